@@ -1,0 +1,67 @@
+import typing as t
+from io import BytesIO
+
+from ._core import jinja_bccache, native
+
+if t.TYPE_CHECKING:
+    from jinja2 import Environment
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+class Bucket(jinja_bccache.Bucket):
+    """The compiled code of one template, with the key and source checksum it is stored under.
+
+    Same attributes and methods as :class:`jinja2.bccache.Bucket`, and the same bytes:
+    :meth:`bytecode_to_string` is byte-identical to Jinja's, and each reads what the other
+    wrote. Loading never raises on foreign, outdated or damaged material; :attr:`code` is
+    left ``None`` and the template is recompiled.
+    """
+
+    def __init__(self, environment: "Environment", key: str, checksum: str) -> None:
+        self.environment = environment
+        self.key = key
+        self.checksum = checksum
+        self.reset()
+
+    def reset(self) -> None:
+        """Resets the bucket (unloads the bytecode)."""
+        self.code = None
+
+    def load_bytecode(self, f: t.BinaryIO) -> None:
+        """Loads bytecode from a file or file like object."""
+        data = f.read()
+        # A text-mode file gives str: not an entry, as Jinja's magic check finds.
+        if isinstance(data, _BYTES_LIKE):
+            self.code = native.entry_load(data, self.checksum)
+        else:
+            self.reset()
+
+    def write_bytecode(self, f: t.IO[bytes]) -> None:
+        """Dump the bytecode into the file or file like object passed."""
+        if self.code is None:
+            raise TypeError("can't write empty bucket")
+        f.write(native.entry_dump(self.checksum, self.code))
+
+    def bytecode_from_string(self, string: bytes) -> None:
+        """Load bytecode from bytes."""
+        # Jinja routes this through load_bytecode; a subclass that overrides it is honoured.
+        if type(self).load_bytecode is not Bucket.load_bytecode:
+            self.load_bytecode(BytesIO(string))
+        else:
+            self.code = native.entry_load(string, self.checksum)
+
+    def bytecode_to_string(self) -> bytes:
+        """Return the bytecode as bytes."""
+        if type(self).write_bytecode is not Bucket.write_bytecode:
+            out = BytesIO()
+            self.write_bytecode(out)
+            return out.getvalue()
+        if self.code is None:
+            raise TypeError("can't write empty bucket")
+        return native.entry_dump(self.checksum, self.code)  # type: ignore[no-any-return]
+
+
+#: Bucket classes whose load/write methods are known to read and write the plain format,
+#: so a cache may hand their bytes to the native code directly.
+PLAIN_BUCKETS = (Bucket, jinja_bccache.Bucket)

@@ -1,0 +1,90 @@
+import logging
+import time
+import typing as t
+
+from ._base import BytecodeCache
+from ._core import jinja_bccache
+
+if t.TYPE_CHECKING:
+    import typing_extensions as te
+
+    class _MemcachedClient(te.Protocol):
+        def get(self, key: str) -> bytes: ...
+
+        def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> None: ...
+
+
+logger = logging.getLogger("jinja_bccache.memcached")
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+class _RateLimitedLog:
+    """Logs a swallowed client error at most once per ``interval`` seconds per operation,
+    so a dead server does not write one line per render."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self._last: t.Dict[str, float] = {}
+
+    def __call__(self, operation: str, key: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        last = self._last.get(operation)
+        if last is not None and now - last < self.interval:
+            return
+        self._last[operation] = now
+        logger.warning("memcached %s of %r failed, ignored: %r", operation, key, exc)
+
+
+class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache):
+    """A bytecode cache over any memcached client with ``get(key)`` and
+    ``set(key, value[, timeout])``, storing the same keys and bytes as Jinja's.
+
+    ``timeout`` is passed to ``set`` only when it is not ``None``. Client errors are
+    swallowed (and logged, rate-limited) unless ``ignore_memcache_errors`` is false, in which
+    case the client's own exception propagates. :meth:`clear` does nothing, as in Jinja.
+    """
+
+    def __init__(
+        self,
+        client: "_MemcachedClient",
+        prefix: str = "jinja2/bytecode/",
+        timeout: t.Optional[int] = None,
+        ignore_memcache_errors: bool = True,
+    ):
+        self.client = client
+        self.prefix = prefix
+        self.timeout = timeout
+        self.ignore_memcache_errors = ignore_memcache_errors
+        self._log_error = _RateLimitedLog()
+
+    def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+        key = self.prefix + bucket.key
+        try:
+            value = self.client.get(key)
+        except Exception as exc:
+            if not self.ignore_memcache_errors:
+                raise
+            self._log_error("get", key, exc)
+            return
+        if value is None:
+            bucket.reset()
+        elif isinstance(value, _BYTES_LIKE):
+            bucket.bytecode_from_string(value)
+        else:
+            # A client that decodes values to str cannot hold bytecode: a miss, not a crash.
+            self._log_error("get", key, TypeError(f"client returned {type(value).__name__}"))
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+        key = self.prefix + bucket.key
+        value = bucket.bytecode_to_string()
+        try:
+            if self.timeout is not None:
+                self.client.set(key, value, self.timeout)
+            else:
+                self.client.set(key, value)
+        except Exception as exc:
+            if not self.ignore_memcache_errors:
+                raise
+            self._log_error("set", key, exc)

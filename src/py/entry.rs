@@ -1,0 +1,158 @@
+//! Python-facing functions over `format` and `keys`: Bucket serialization, cache keys and
+//! checksums. Each converts Python values at the edge and leaves the work to the pure modules.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyTypeError;
+use pyo3::marshal;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::error::Error;
+use crate::{format, keys};
+
+/// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
+static MAGIC: OnceLock<Box<[u8]>> = OnceLock::new();
+
+pub fn magic() -> PyResult<&'static [u8]> {
+    MAGIC
+        .get()
+        .map(|m| &**m)
+        .ok_or_else(|| Error::NotConfigured.into())
+}
+
+/// Records Jinja's `bc_magic`; the package calls this once at import.
+#[pyfunction]
+pub fn configure(bc_magic: &[u8]) {
+    // A second import (importlib.reload) passes the same bytes; the first value stays.
+    let _ = MAGIC.set(bc_magic.into());
+}
+
+/// The UTF-8 bytes of a required `str` argument; a clear TypeError otherwise, and
+/// UnicodeEncodeError for lone surrogates, as `str.encode("utf-8")` raises in Jinja.
+pub fn utf8<'a>(value: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
+    match value.cast::<PyString>() {
+        Ok(s) => s.to_str(),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be str, not {}",
+            value.get_type().name()?
+        ))),
+    }
+}
+
+/// Jinja formats the filename into the key with an f-string, so any object is accepted and
+/// spelled with `str()` (a `pathlib.Path` gives its path).
+fn filename_text(filename: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if filename.is_none() {
+        return Ok(None);
+    }
+    if let Ok(s) = filename.cast::<PyString>() {
+        return Ok(Some(s.to_str()?.to_owned()));
+    }
+    Ok(Some(filename.str()?.to_str()?.to_owned()))
+}
+
+pub fn key_of(name: &Bound<'_, PyAny>, filename: &Bound<'_, PyAny>) -> PyResult<String> {
+    let name = utf8(name, "name")?;
+    let filename = filename_text(filename)?;
+    Ok(keys::cache_key(
+        name.as_bytes(),
+        filename.as_deref().map(str::as_bytes),
+    ))
+}
+
+/// `BytecodeCache.get_cache_key(name, filename=None)`.
+#[pyfunction]
+#[pyo3(signature = (name, filename=None))]
+pub fn cache_key(name: &Bound<'_, PyAny>, filename: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    match filename {
+        Some(filename) => key_of(name, filename),
+        None => Ok(keys::cache_key(utf8(name, "name")?.as_bytes(), None)),
+    }
+}
+
+/// `BytecodeCache.get_source_checksum(source)`.
+#[pyfunction]
+pub fn source_checksum(source: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(keys::source_checksum(utf8(source, "source")?.as_bytes()))
+}
+
+/// The checksum as `pickle.dumps(checksum, 2)` spells it. A str (what every Jinja cache uses)
+/// is encoded here; anything else, or a str with lone surrogates, goes through pickle itself.
+pub fn checksum_pickle(checksum: &Bound<'_, PyAny>) -> PyResult<Cow<'static, [u8]>> {
+    if let Ok(s) = checksum.cast::<PyString>() {
+        if let Ok(text) = s.to_str() {
+            return Ok(Cow::Owned(format::pickle_str(text)));
+        }
+    }
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = checksum.py();
+    let dumps = DUMPS.import(py, "pickle", "dumps")?;
+    Ok(Cow::Owned(
+        dumps.call1((checksum, 2))?.extract::<Vec<u8>>()?,
+    ))
+}
+
+/// Unmarshal the payload of an entry if it matches; any failure is a miss. Jinja executes
+/// whatever unmarshals; integrity of the payload is the job of the caches' framing.
+pub fn decode<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    checksum: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let ck = checksum_pickle(checksum)?;
+    let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
+        return Ok(None);
+    };
+    match marshal::loads(py, payload) {
+        Ok(code) => Ok(Some(code)),
+        Err(err) => {
+            log::debug!("discarding a cache entry whose payload does not unmarshal: {err}");
+            Ok(None)
+        }
+    }
+}
+
+/// Frame `code` into an entry: magic, pickled checksum, `marshal.dumps(code)`.
+/// An unmarshallable `code` raises ValueError, as `marshal.dump` does in Jinja.
+pub fn encode<'py>(checksum: &Bound<'py, PyAny>, code: &Bound<'py, PyAny>) -> PyResult<Vec<u8>> {
+    let payload = marshal::dumps(code, marshal::VERSION)?;
+    let ck = checksum_pickle(checksum)?;
+    Ok(format::encode_entry(magic()?, &ck, payload.as_bytes()))
+}
+
+/// `Bucket.bytecode_from_string`: the code in `data`, or None. `data` is bytes-like or None
+/// (which Jinja reads as empty); anything else is a TypeError, as `BytesIO(data)` raises.
+#[pyfunction]
+pub fn entry_load<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    checksum: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if data.is_none() {
+        return Ok(None);
+    }
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        return decode(py, bytes.as_bytes(), checksum);
+    }
+    match PyBuffer::<u8>::get(data) {
+        Ok(buffer) => decode(py, &buffer.to_vec(py)?, checksum),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "a bytes-like object is required, not '{}'",
+            data.get_type().name()?
+        ))),
+    }
+}
+
+/// `Bucket.bytecode_to_string` for a bucket whose code is set.
+#[pyfunction]
+pub fn entry_dump<'py>(
+    py: Python<'py>,
+    checksum: &Bound<'py, PyAny>,
+    code: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &encode(checksum, code)?))
+}
