@@ -31,10 +31,10 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         match err {
             // OSError(errno, strerror, filename) picks FileNotFoundError, PermissionError, ...
-            Error::Io { path, source } => match source.raw_os_error() {
+            Error::Io { path, source } => match errno_of(&source) {
                 Some(errno) => PyOSError::new_err((
                     errno,
-                    strerror(&source),
+                    strerror(&io::Error::from_raw_os_error(errno)),
                     path.to_string_lossy().into_owned(),
                 )),
                 None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
@@ -45,6 +45,25 @@ impl From<Error> for PyErr {
             ),
         }
     }
+}
+
+/// The errno of an I/O error. tempfile wraps OS errors to add the temp file's path and the
+/// errno is lost on the way; the kind survives, so the common kinds are mapped back.
+fn errno_of(err: &io::Error) -> Option<i32> {
+    use io::ErrorKind::*;
+    err.raw_os_error().or(match err.kind() {
+        NotFound => Some(libc::ENOENT),
+        PermissionDenied => Some(libc::EACCES),
+        AlreadyExists => Some(libc::EEXIST),
+        NotADirectory => Some(libc::ENOTDIR),
+        IsADirectory => Some(libc::EISDIR),
+        ReadOnlyFilesystem => Some(libc::EROFS),
+        StorageFull => Some(libc::ENOSPC),
+        QuotaExceeded => Some(libc::EDQUOT),
+        FileTooLarge => Some(libc::EFBIG),
+        InvalidFilename => Some(libc::ENAMETOOLONG),
+        _ => None,
+    })
 }
 
 /// The message of an OS error without Rust's " (os error N)" suffix, as Python prints it.
