@@ -538,10 +538,10 @@ def write_corpus(directory: str, count: int = 200) -> list[str]:
     if n_pages < 3:
         raise ValueError(f"count must be at least {len(_FIXED) + 3}, got {count}")
     rng = random.Random(SEED)
-    # About 55% small, 35% medium, 10% large; the first three pages pin one of each, so
+    # About 62% small, 34% medium, 4% large; the first three pages pin one of each, so
     # even a tiny corpus covers every size.
     kinds = ["large", "medium", "small"] + rng.choices(
-        ["small", "medium", "large"], weights=[55, 35, 10], k=n_pages - 3
+        ["small", "medium", "large"], weights=[62, 34, 4], k=n_pages - 3
     )
     sources = dict(_FIXED)
     for i, kind in enumerate(kinds):

@@ -17,3 +17,57 @@ def impl(request):
 def package_loader():
     # tests/ is on sys.path (rootdir conftest), so tests/res is an importable package.
     return PackageLoader("res", "templates")
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def memcached_server():
+    """A real memcached on a loopback port for the whole session: "127.0.0.1:PORT"."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("memcached")
+    if binary is None:
+        pytest.fail("memcached is not installed; the README's test command installs it")
+    port = _free_port()
+    # -u is required when running as root; -U 0 turns UDP off.
+    proc = subprocess.Popen(
+        [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "64", "-u", "nobody"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"memcached did not start: {proc.stderr.read().decode()}")
+            time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stderr.close()
+
+
+@pytest.fixture
+def pymemcache_client(memcached_server):
+    from pymemcache.client.base import Client
+
+    host, port = memcached_server.split(":")
+    client = Client((host, int(port)), connect_timeout=2, timeout=2)
+    client.flush_all()
+    yield client
+    client.close()

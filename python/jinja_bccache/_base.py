@@ -16,11 +16,11 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
 
     def get_cache_key(self, name: str, filename: t.Optional[str] = None) -> str:
         """Returns the unique hash key for this template name."""
-        return native.cache_key(name, filename)  # type: ignore[no-any-return]
+        return native.cache_key(name, filename)
 
     def get_source_checksum(self, source: str) -> str:
         """Returns a checksum for the source."""
-        return native.source_checksum(source)  # type: ignore[no-any-return]
+        return native.source_checksum(source)
 
     def get_bucket(
         self,

@@ -59,7 +59,7 @@ class Bucket(jinja_bccache.Bucket):
             return out.getvalue()
         if self.code is None:
             raise TypeError("can't write empty bucket")
-        return native.entry_dump(self.checksum, self.code)  # type: ignore[no-any-return]
+        return native.entry_dump(self.checksum, self.code)
 
 
 #: Bucket classes whose load/write methods are known to read and write the plain format,

@@ -2,6 +2,17 @@
 
 import typing as t
 
+__all__ = [
+    "FsStore",
+    "cache_key",
+    "configure",
+    "entry_dump",
+    "entry_load",
+    "read_entry",
+    "source_checksum",
+    "write_entry",
+]
+
 def configure(bc_magic: bytes) -> None: ...
 def cache_key(name: str, filename: t.Optional[object] = None) -> str: ...
 def source_checksum(source: str) -> str: ...
@@ -10,6 +21,7 @@ def entry_dump(checksum: object, code: t.Any) -> bytes: ...
 def read_entry(path: str) -> t.Optional[bytes]: ...
 def write_entry(path: str, data: bytes) -> None: ...
 
+@t.final
 class FsStore:
     def __new__(cls, directory: str, pattern: str) -> FsStore: ...
     def get(
