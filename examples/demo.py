@@ -60,12 +60,12 @@ def make_env(templates: str, cache_cls: type, cache_dir: str) -> CountingEnviron
     return CountingEnvironment(loader=FileSystemLoader(templates), bytecode_cache=cache_cls(cache_dir))
 
 
-def timed(fn):
-    """Run fn() once; return (milliseconds, result). Collect garbage first so one
+def timed(fn, *args):
+    """Run fn(*args) once; return (milliseconds, result). Collect garbage first so one
     implementation does not pay for the other's garbage."""
     gc.collect()
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return (time.perf_counter() - start) * 1000.0, result
 
 
@@ -120,14 +120,14 @@ def run(root: str, n_templates: int, rounds: int) -> int:
           f"jinja_bccache {importlib.metadata.version('jinja-bccache')}")
     print(f"Corpus: {len(names)} templates, {source_kb:.0f} KB of source "
           f"({len(groups['small'])} small, {len(groups['medium'])} medium, {len(groups['large'])} large); "
-          f"{rounds} warm rounds")
+          f"{rounds} warm round{'' if rounds == 1 else 's'}")
 
     # Cold: every template compiled and written. One run each, since the cache is empty once.
     cold: dict[str, float] = {}
     outputs: dict[str, list[dict[str, str]]] = {label: [] for label, _ in IMPLS}
     for label, cls in IMPLS:
         env = make_env(templates, cls, cache_dirs[label])
-        cold[label], out = timed(lambda: render_all(env, names, ctx))
+        cold[label], out = timed(render_all, env, names, ctx)
         outputs[label].append(out)
         if env.compiles != len(names):
             print(f"FAIL: {label} cold run compiled {env.compiles} templates, expected {len(names)}")
@@ -141,14 +141,14 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         order = IMPLS if r % 2 == 0 else IMPLS[::-1]
         for label, cls in order:
             env = make_env(templates, cls, cache_dirs[label])
-            ms, _ = timed(lambda: load_all(env, names))
+            ms, _ = timed(load_all, env, names)
             load[label].append(ms)
             if env.compiles:
                 print(f"FAIL: {label} warm load compiled {env.compiles} templates (cache miss)")
                 return 1
         for label, cls in order:
             env = make_env(templates, cls, cache_dirs[label])
-            ms, out = timed(lambda: render_all(env, names, ctx))
+            ms, out = timed(render_all, env, names, ctx)
             load_render[label].append(ms)
             if env.compiles:
                 print(f"FAIL: {label} warm render compiled {env.compiles} templates (cache miss)")
