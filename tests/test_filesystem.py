@@ -48,7 +48,7 @@ def test_cross_loading(tmp_path):
 
 def test_get_bucket_matches_jinja(tmp_path):
     jinja_cache = jinja2.bccache.FileSystemBytecodeCache(str(tmp_path))
-    ours = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    ours = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
     theirs = jinja_cache.get_bucket("env", "a.html", "/t/a.html", "src")
     theirs.code = compile("x = 1", "a", "exec")
     jinja_cache.set_bucket(theirs)

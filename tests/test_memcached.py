@@ -114,7 +114,8 @@ TEMPLATES = {"base.html": "<h1>{% block t %}{% endblock %}</h1>",
 
 def test_real_memcached_round_trip_and_shared_with_jinja(pymemcache_client):
     loader = DictLoader(TEMPLATES)
-    ours = jinja_bccache.MemcachedBytecodeCache(pymemcache_client, prefix="ours/")
+    ours = jinja_bccache.MemcachedBytecodeCache(
+        pymemcache_client, prefix="ours/", isolate_environments=False)
     theirs = jinja2.bccache.MemcachedBytecodeCache(pymemcache_client, prefix="jinja/")
     for cache in (ours, theirs):
         assert Environment(loader=loader, bytecode_cache=cache).get_template(
@@ -125,7 +126,8 @@ def test_real_memcached_round_trip_and_shared_with_jinja(pymemcache_client):
 
     # each loads what the other stored: a warm environment compiles nothing
     for reader_module, prefix in [(jinja_bccache, "jinja/"), (jinja2.bccache, "ours/")]:
-        reader = reader_module.MemcachedBytecodeCache(pymemcache_client, prefix=prefix)
+        kwargs = {"isolate_environments": False} if reader_module is jinja_bccache else {}
+        reader = reader_module.MemcachedBytecodeCache(pymemcache_client, prefix=prefix, **kwargs)
         env = Environment(loader=loader, bytecode_cache=reader)
         env.compile = None  # any compile would raise TypeError
         assert env.get_template("page.html").render(x="b") == "<h1>B</h1>"

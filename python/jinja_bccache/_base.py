@@ -2,6 +2,7 @@ import typing as t
 
 from ._bucket import Bucket
 from ._core import jinja_bccache, native
+from ._fingerprint import key_suffix
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -12,7 +13,41 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
 
     Subclass it and override :meth:`load_bytecode` and :meth:`dump_bytecode`, exactly as with
     Jinja's class; keys and checksums are Jinja's digests, computed natively.
+
+    With ``isolate_environments`` (the default), :meth:`get_bucket` combines Jinja's key with a
+    fingerprint of the Environment, so Environments configured differently (sandboxed or not,
+    autoescaping or not, other filters, another Jinja version...) never load each other's code.
+    ``fingerprint`` replaces the computed fingerprint: a ``str``, or a callable taking the
+    Environment and returning one. Subclasses that define their own ``__init__`` get the
+    defaults from the class attributes.
     """
+
+    isolate_environments: bool = True
+    fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None
+
+    def __init__(
+        self,
+        *,
+        isolate_environments: bool = True,
+        fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
+    ) -> None:
+        self.isolate_environments = isolate_environments
+        self.fingerprint = fingerprint
+
+    def _environment_suffix(
+        self, environment: t.Optional["Environment"], name: t.Optional[str]
+    ) -> t.Optional[str]:
+        """What is mixed into the key for this Environment, or None for Jinja's exact key."""
+        if not self.isolate_environments or environment is None:
+            return None
+        fingerprint = self.fingerprint
+        if fingerprint is None:
+            return key_suffix(environment, name)
+        if callable(fingerprint):
+            fingerprint = fingerprint(environment)
+        if not isinstance(fingerprint, str):
+            raise TypeError(f"fingerprint must be a str, not {type(fingerprint).__name__}")
+        return fingerprint
 
     def get_cache_key(self, name: str, filename: t.Optional[str] = None) -> str:
         """Returns the unique hash key for this template name."""
@@ -33,6 +68,9 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
         mandatory but filename may be `None`.
         """
         key = self.get_cache_key(name, filename)
+        suffix = self._environment_suffix(environment, name)
+        if suffix is not None:
+            key = native.cache_key(key, suffix)
         checksum = self.get_source_checksum(source)
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)

@@ -40,8 +40,14 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
     _native_path = True
 
     def __init__(
-        self, directory: t.Optional[str] = None, pattern: str = "__jinja2_%s.cache"
+        self,
+        directory: t.Optional[str] = None,
+        pattern: str = "__jinja2_%s.cache",
+        *,
+        isolate_environments: bool = True,
+        fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
     ) -> None:
+        super().__init__(isolate_environments=isolate_environments, fingerprint=fingerprint)
         if directory is None:
             directory = self._get_default_cache_dir()
         self._directory = directory
@@ -126,7 +132,8 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
     ) -> Bucket:
         if not self._native_path:
             return super().get_bucket(environment, name, filename, source)
-        key, checksum, code = self._store.get(name, filename, source)
+        suffix = self._environment_suffix(environment, name)
+        key, checksum, code = self._store.get(name, filename, source, suffix)
         bucket = Bucket(environment, key, checksum)
         bucket.code = code
         return bucket

@@ -7,6 +7,7 @@ from ._core import jinja_bccache
 
 if t.TYPE_CHECKING:
     import typing_extensions as te
+    from jinja2 import Environment
 
     class _MemcachedClient(te.Protocol):
         def get(self, key: str) -> bytes: ...
@@ -51,7 +52,11 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         prefix: str = "jinja2/bytecode/",
         timeout: t.Optional[int] = None,
         ignore_memcache_errors: bool = True,
+        *,
+        isolate_environments: bool = True,
+        fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
     ):
+        super().__init__(isolate_environments=isolate_environments, fingerprint=fingerprint)
         self.client = client
         self.prefix = prefix
         self.timeout = timeout

@@ -50,16 +50,22 @@ impl FsStore {
         })
     }
 
-    /// The whole hit path of `get_bucket` in one call: key, checksum, read, validate,
-    /// unmarshal. Returns `(key, checksum, code or None)`.
+    /// The whole hit path of `get_bucket` in one call: key (Jinja's, or Jinja's combined with
+    /// the environment's `isolation` suffix), checksum, read, validate, unmarshal.
+    /// Returns `(key, checksum, code or None)`.
     fn get<'py>(
         &self,
         py: Python<'py>,
         name: &Bound<'py, PyAny>,
         filename: &Bound<'py, PyAny>,
         source: &Bound<'py, PyAny>,
+        isolation: Option<&str>,
     ) -> PyResult<(String, String, Option<Bound<'py, PyAny>>)> {
-        let key = key_of(name, filename)?;
+        let mut key = key_of(name, filename)?;
+        if let Some(suffix) = isolation {
+            // the same as cache_key(key, suffix) in the generic get_bucket
+            key = keys::cache_key(key.as_bytes(), Some(suffix.as_bytes()));
+        }
         let checksum = keys::source_checksum(utf8(source, "source")?.as_bytes());
         let path = self.path(&key);
         let code = match read_or_miss(py, &path) {

@@ -1,0 +1,318 @@
+"""The environment fingerprint: a digest of everything that changes the code an Environment
+compiles, so that one cache shared by differently configured Environments (or Jinja
+versions) never serves code compiled for another.
+
+What goes in, and why, is listed in ``docs/isolation.md``. The digest must be identical in
+every process with the same configuration, whatever ``PYTHONHASHSEED``: values are spelled
+with ``repr`` of plain data only, sets and dicts are sorted, and functions and classes are
+identified by module, qualified name and a digest of their code, never by ``id()``, ``hash()``
+or a default ``repr``.
+"""
+
+import enum
+import functools
+import hashlib
+import logging
+import os
+import sys
+import types
+import typing as t
+import weakref
+
+import jinja2
+
+if t.TYPE_CHECKING:
+    from jinja2 import Environment
+
+logger = logging.getLogger("jinja_bccache.isolation")
+
+#: Bumped when what the fingerprint covers changes, so old entries are not served.
+SCHEME = "jinja-bccache-fingerprint-1"
+
+#: The protocol by which a filter, test, extension, policy value or any other object tells the
+#: fingerprint what it is: a ``str`` attribute, or a method returning one.
+DECLARED = "__jinja_bccache_fingerprint__"
+
+#: Settings read by the lexer and the code generator (shared/docs: "What changes the code").
+_ENVIRONMENT_ATTRS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "is_async",
+    "optimized",
+    "sandboxed",
+    "finalize",
+    "undefined",
+    "code_generator_class",
+    "intercepted_binops",
+    "intercepted_unops",
+    "policies",
+    "filters",
+    "tests",
+)
+
+#: Modules whose code is pinned by the Jinja and Python versions already in the fingerprint,
+#: so their functions and classes are identified by name alone.
+_PINNED_ROOTS = frozenset(sys.stdlib_module_names) | {"jinja2", "markupsafe", "builtins"}
+
+#: Stands for values that cannot be described stably: entries then stay in this process.
+_PROCESS_NONCE = os.urandom(16).hex()
+
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+
+class Unstable(Exception):
+    """A value that has no stable description across processes."""
+
+
+def _qualname(obj: t.Any) -> str:
+    return f"{getattr(obj, '__module__', None)}:{getattr(obj, '__qualname__', None)}"
+
+
+def _pinned(obj: t.Any) -> bool:
+    module = getattr(obj, "__module__", None) or ""
+    return module.split(".")[0] in _PINNED_ROOTS
+
+
+class _Describer:
+    """Turns a value into nested tuples of plain data, recursively."""
+
+    def __init__(self) -> None:
+        self._active: t.Set[int] = set()
+
+    def __call__(self, obj: t.Any) -> t.Any:
+        if isinstance(obj, _PLAIN):
+            # str subclasses (Markup) keep their type: it changes how values are escaped
+            return (type(obj).__name__, obj) if type(obj) not in _PLAIN else obj
+        if id(obj) in self._active:
+            return ("cycle", _qualname(obj))
+        self._active.add(id(obj))
+        try:
+            return self._describe(obj)
+        finally:
+            self._active.discard(id(obj))
+
+    def _describe(self, obj: t.Any) -> t.Any:
+        declared = getattr(obj, DECLARED, None)
+        if declared is not None:
+            if callable(declared):
+                declared = declared()
+            if not isinstance(declared, str):
+                raise Unstable(f"{DECLARED} of {obj!r} is not a str")
+            return ("declared", _qualname(type(obj)), declared)
+        if isinstance(obj, str):
+            return (_qualname(type(obj)), str(obj))
+        if isinstance(obj, enum.Enum):
+            return ("enum", _qualname(type(obj)), obj.name)
+        if isinstance(obj, (tuple, list)):
+            return (type(obj).__name__, tuple(self(v) for v in obj))
+        if isinstance(obj, (set, frozenset)):
+            return (type(obj).__name__, tuple(sorted((self(v) for v in obj), key=repr)))
+        if isinstance(obj, dict):
+            items = ((self(k), self(v)) for k, v in obj.items())
+            return ("dict", tuple(sorted(items, key=repr)))
+        if isinstance(obj, types.CodeType):
+            return self._code(obj)
+        if isinstance(obj, types.FunctionType):
+            return self._function(obj)
+        if isinstance(obj, types.MethodType):
+            return ("method", self(obj.__func__), self._instance(obj.__self__))
+        if isinstance(obj, functools.partial):
+            return ("partial", self(obj.func), self(obj.args), self(obj.keywords))
+        if isinstance(obj, type):
+            return self._class(obj)
+        if isinstance(obj, types.ModuleType):
+            return ("module", obj.__name__)
+        if isinstance(obj, (types.BuiltinFunctionType, types.MethodDescriptorType,
+                            types.WrapperDescriptorType, types.MethodWrapperType)):
+            owner = getattr(obj, "__self__", None)
+            bound = None if owner is None or isinstance(owner, types.ModuleType) else self(owner)
+            return ("builtin", _qualname(obj), getattr(obj, "__name__", None), bound)
+        if isinstance(obj, (staticmethod, classmethod, property)):
+            parts = (obj.__func__,) if not isinstance(obj, property) else (obj.fget, obj.fset)
+            return (type(obj).__name__, tuple(self(p) for p in parts))
+        return self._instance(obj)
+
+    def _code(self, code: types.CodeType) -> t.Any:
+        # File names and line numbers are left out: moving a function does not change it.
+        return (
+            "code",
+            code.co_code,
+            tuple(self(c) for c in code.co_consts),
+            code.co_names,
+            code.co_varnames,
+            code.co_freevars,
+            code.co_cellvars,
+            code.co_flags,
+            code.co_argcount,
+            code.co_posonlyargcount,
+            code.co_kwonlyargcount,
+        )
+
+    def _function(self, fn: types.FunctionType) -> t.Any:
+        pass_arg = self(getattr(fn, "jinja_pass_arg", None))
+        if _pinned(fn):
+            return ("function", _qualname(fn), pass_arg)
+        closure = tuple(self(cell.cell_contents) for cell in fn.__closure__ or ())
+        return (
+            "function",
+            _qualname(fn),
+            self._code(fn.__code__),
+            self(fn.__defaults__),
+            self(fn.__kwdefaults__),
+            closure,
+            pass_arg,
+        )
+
+    def _class(self, cls: type) -> t.Any:
+        if _pinned(cls):
+            return ("class", _qualname(cls))
+        # Behaviour lives in the methods. Plain class data is left out: the settings that
+        # matter are read from the Environment itself, and counters or registries kept on a
+        # class must not change the fingerprint.
+        body = {
+            name: value
+            for name, value in vars(cls).items()
+            if isinstance(value, (types.FunctionType, staticmethod, classmethod, property, type))
+        }
+        return ("class", _qualname(cls), tuple(self(b) for b in cls.__bases__), self(body))
+
+    def _instance(self, obj: t.Any) -> t.Any:
+        state = getattr(obj, "__dict__", None)
+        if state is None:
+            raise Unstable(f"cannot describe {type(obj).__qualname__} object {obj!r:.80}")
+        return ("instance", self(type(obj)), self(state))
+
+
+def _baseline_attrs() -> t.FrozenSet[str]:
+    return frozenset(vars(jinja2.Environment()))
+
+
+_BASELINE_ATTRS: t.Optional[t.FrozenSet[str]] = None
+
+
+def compute(environment: "Environment") -> str:
+    """The fingerprint of an Environment, without the template-dependent autoescape part."""
+    global _BASELINE_ATTRS
+    if _BASELINE_ATTRS is None:
+        _BASELINE_ATTRS = _baseline_attrs()
+    describe = _Describer()
+    parts: t.List[t.Tuple[str, t.Any]] = [
+        ("scheme", SCHEME),
+        ("jinja", _jinja_version()),
+        ("python", (sys.implementation.cache_tag, tuple(sys.version_info[:3]))),
+    ]
+    unstable: t.List[str] = []
+
+    def add(label: str, value: t.Any) -> None:
+        try:
+            parts.append((label, describe(value)))
+        except Unstable as exc:
+            unstable.append(f"{label}: {exc}")
+            parts.append((label, ("process", _PROCESS_NONCE)))
+        except RecursionError:
+            unstable.append(f"{label}: nested too deeply")
+            parts.append((label, ("process", _PROCESS_NONCE)))
+
+    add("class", type(environment))
+    for name in _ENVIRONMENT_ATTRS:
+        add(name, getattr(environment, name, None))
+    if not callable(environment.autoescape):
+        add("autoescape", environment.autoescape)
+    for ext in sorted(environment.extensions.values(), key=lambda e: (e.priority, _qualname(type(e)))):
+        state = {k: v for k, v in vars(ext).items() if k != "environment"}
+        add(f"extension {_qualname(type(ext))}", (type(ext), ext.priority, state))
+    # Attributes that extensions add with Environment.extend() and read while parsing
+    # (i18n's newstyle_gettext); callables among them are runtime hooks, not compile inputs.
+    for name in sorted(set(vars(environment)) - _BASELINE_ATTRS):
+        value = getattr(environment, name)
+        if not callable(value):
+            add(f"extended {name}", value)
+
+    if unstable:
+        logger.warning(
+            "the bytecode of %r is cached for this process only: %s. Make the values "
+            "describable (%s), or pass fingerprint= to the cache",
+            environment,
+            "; ".join(unstable),
+            DECLARED,
+        )
+    return hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_JINJA_VERSION: t.Optional[str] = None
+
+
+def _jinja_version() -> str:
+    # The distribution's version, read once and lazily: importlib.metadata is slow to import.
+    global _JINJA_VERSION
+    if _JINJA_VERSION is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _JINJA_VERSION = version("Jinja2")
+        except PackageNotFoundError:
+            _JINJA_VERSION = str(getattr(jinja2, "__version__", "unknown"))
+    return _JINJA_VERSION
+
+
+def _token(env: "Environment") -> t.Tuple[t.Any, ...]:
+    """Cheap to build, and changes with the usual late edits of an Environment (a filter or
+    test registered, autoescape or async switched, a policy added)."""
+    return (
+        env.autoescape,
+        env.is_async,
+        env.finalize,
+        env.undefined,
+        len(env.filters),
+        len(env.tests),
+        len(env.extensions),
+        len(env.policies),
+    )
+
+
+class Memo:
+    """Fingerprints memoized per Environment object, re-validated by :func:`_token`.
+
+    Keyed by ``id()`` with a weak reference to check identity, so it neither keeps
+    Environments alive nor confuses one with a later object at the same address.
+    """
+
+    def __init__(self) -> None:
+        self._entries: t.Dict[int, t.Tuple["weakref.ref[Environment]", t.Tuple[t.Any, ...], str]] = {}
+
+    def get(self, env: "Environment") -> str:
+        entry = self._entries.get(id(env))
+        token = _token(env)
+        if entry is not None and entry[0]() is env and entry[1] == token:
+            return entry[2]
+        fingerprint = compute(env)
+        ident = id(env)
+
+        def forget(_: object) -> None:
+            self._entries.pop(ident, None)
+
+        self._entries[ident] = (weakref.ref(env, forget), token, fingerprint)
+        return fingerprint
+
+
+MEMO = Memo()
+
+
+def key_suffix(environment: "Environment", name: t.Optional[str]) -> str:
+    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
+    fingerprint = MEMO.get(environment)
+    autoescape = environment.autoescape
+    if callable(autoescape):
+        # resolved per template name, as the compiler does (from_string passes None)
+        return f"{fingerprint}/{bool(autoescape(name))}"
+    return fingerprint
