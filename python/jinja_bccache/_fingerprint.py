@@ -103,7 +103,8 @@ class _Describer:
 
     def _describe(self, obj: t.Any) -> t.Any:
         declared = getattr(obj, DECLARED, None)
-        if declared is not None:
+        # On a class, a declaring *method* is for its instances; the class is described below.
+        if declared is not None and not (isinstance(obj, type) and callable(declared)):
             if callable(declared):
                 declared = declared()
             if not isinstance(declared, str):
@@ -229,8 +230,13 @@ def compute(environment: "Environment") -> str:
     if not callable(environment.autoescape):
         add("autoescape", environment.autoescape)
     for ext in sorted(environment.extensions.values(), key=lambda e: (e.priority, _qualname(type(e)))):
-        state = {k: v for k, v in vars(ext).items() if k != "environment"}
-        add(f"extension {_qualname(type(ext))}", (type(ext), ext.priority, state))
+        label = f"extension {_qualname(type(ext))}"
+        if hasattr(ext, DECLARED):
+            add(label, (ext, ext.priority))
+        else:
+            # its own settings; the Environment it points back to is described already
+            state = {k: v for k, v in vars(ext).items() if k != "environment"}
+            add(label, (type(ext), ext.priority, state))
     # Attributes that extensions add with Environment.extend() and read while parsing
     # (i18n's newstyle_gettext); callables among them are runtime hooks, not compile inputs.
     for name in sorted(set(vars(environment)) - _BASELINE_ATTRS):

@@ -1,0 +1,134 @@
+"""The fingerprint's escape hatches and failure modes: undescribable values, declared
+fingerprints, the fingerprint= argument, memoization and late edits of an Environment."""
+
+import logging
+import threading
+
+import pytest
+from jinja2 import DictLoader, Environment
+from jinja2.ext import Extension
+
+import jinja_bccache
+
+
+class NullCache(jinja_bccache.BytecodeCache):
+    def load_bytecode(self, bucket):
+        pass
+
+
+def key_of(env, cache=None, name="t.html"):
+    cache = cache or NullCache()
+    return cache.get_bucket(env, name, None, "src").key
+
+
+def test_undescribable_filter_is_process_local_and_logged_once(caplog):
+    lock = threading.Lock()
+
+    def locked_upper(s):
+        with lock:
+            return s.upper()
+
+    env = Environment()
+    env.filters["locked"] = locked_upper
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        first = key_of(env)
+        assert key_of(env) == first
+    messages = [r.getMessage() for r in caplog.records if r.name == "jinja_bccache.isolation"]
+    assert len(messages) == 1
+    assert "cached for this process only" in messages[0] and "filters" in messages[0]
+    # in this process the same configuration still shares entries
+    env2 = Environment()
+    env2.filters["locked"] = locked_upper
+    assert key_of(env2) == first
+
+
+class Opaque:
+    __slots__ = ()
+
+    def __call__(self, value):
+        return value
+
+
+class Declared(Opaque):
+    __slots__ = ()
+    __jinja_bccache_fingerprint__ = "declared-filter-v1"
+
+
+def test_declared_fingerprint_makes_a_value_describable(caplog):
+    a, b = Environment(), Environment()
+    a.filters["f"] = Declared()
+    b.filters["f"] = Declared()
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        assert key_of(a) == key_of(b)
+    assert not caplog.records
+    c = Environment()
+    c.filters["f"] = Opaque()
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        assert key_of(c) != key_of(a)
+    assert caplog.records
+
+
+class DescribedExtension(Extension):
+    def __jinja_bccache_fingerprint__(self):
+        return f"described:{self.environment.block_start_string}"
+
+
+def test_extension_can_describe_itself():
+    plain = Environment(extensions=[DescribedExtension])
+    assert key_of(plain) == key_of(Environment(extensions=[DescribedExtension]))
+    assert key_of(plain) != key_of(Environment())
+
+
+def test_fingerprint_argument_replaces_the_computed_one(tmp_path):
+    fixed = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), fingerprint="release-42")
+    assert key_of(Environment(), fixed) == key_of(Environment(autoescape=True), fixed)
+    by_callable = jinja_bccache.FileSystemBytecodeCache(
+        str(tmp_path), fingerprint=lambda env: "async" if env.is_async else "sync")
+    assert key_of(Environment(), by_callable) == key_of(Environment(optimized=False), by_callable)
+    assert key_of(Environment(), by_callable) != key_of(Environment(enable_async=True), by_callable)
+    bad = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), fingerprint=lambda env: 42)
+    with pytest.raises(TypeError, match="fingerprint must be a str"):
+        key_of(Environment(), bad)
+
+
+def test_isolation_off_gives_jinjas_key(tmp_path):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
+    assert key_of(Environment(), cache) == cache.get_cache_key("t.html")
+    assert key_of(Environment(), jinja_bccache.FileSystemBytecodeCache(str(tmp_path))) != (
+        cache.get_cache_key("t.html"))
+
+
+def test_filter_registered_after_first_use_changes_the_key():
+    env = Environment()
+    before = key_of(env)
+    env.filters["late"] = lambda s: s
+    assert key_of(env) != before
+
+
+def test_autoescape_callable_is_resolved_per_template():
+    env = Environment(autoescape=lambda name: name is not None and name.endswith(".html"))
+    assert key_of(env, name="a.html") != key_of(env, name="a.txt")
+    assert key_of(Environment(autoescape=True), name="a.html") != key_of(
+        Environment(autoescape=False), name="a.html")
+
+
+def test_subclass_of_our_base_is_isolated_by_default(tmp_path):
+    """Jinja's MyCache pattern (its own __init__, no super call) still isolates."""
+
+    class MyCache(jinja_bccache.BytecodeCache):
+        def __init__(self):
+            self.store = {}
+
+        def load_bytecode(self, bucket):
+            if bucket.key in self.store:
+                bucket.bytecode_from_string(self.store[bucket.key])
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    cache = MyCache()
+    loader = DictLoader({"t": "{{ x }}"})
+    Environment(loader=loader, bytecode_cache=cache).get_template("t")
+    out = Environment(loader=loader, bytecode_cache=cache, autoescape=True).get_template("t")
+    assert out.render(x="<b>") == "&lt;b&gt;"
+    assert len(cache.store) == 2
