@@ -14,7 +14,7 @@ A fresh Environment (and a fresh cache object on the same directory) per round k
 Jinja's in-memory template cache from hiding the bytecode cache, as in a newly started
 process. The two implementations alternate within each round and the medians are reported,
 because machines are noisy. Finally it checks that both rendered byte-identical output and
-wrote byte-identical entry files, and exits 1 if not.
+wrote entries with identical bytes, and exits 1 if not.
 """
 
 from __future__ import annotations
@@ -168,22 +168,22 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         print(f"OK: both implementations rendered byte-identical output for all {len(names)} templates (cold and warm)")
 
     entries = {label: read_entries(d) for label, d in cache_dirs.items()}
-    (label_a, a), (label_b, b) = entries.items()
+    a, b = entries.values()
     if entries != entries_after_cold:
         ok = False
         print("FAIL: the warm rounds changed the cache directories")
-    if a.keys() != b.keys():
+    # With environment isolation (the default) jinja_bccache names its entries by Jinja's key
+    # combined with the Environment's fingerprint, so the names differ; the bytes do not.
+    if sorted(a.values()) != sorted(b.values()):
         ok = False
-        print(f"FAIL: entry file names differ ({len(a.keys() ^ b.keys())} not in both directories)")
-    elif any(a[k] != b[k] for k in a):
+        print("FAIL: the entry files differ in content")
+    elif len(a) != len(names) or len(b) != len(names):
         ok = False
-        print(f"FAIL: {sum(a[k] != b[k] for k in a)} entry files differ in content")
-    elif len(a) != len(names):
-        ok = False
-        print(f"FAIL: expected {len(names)} entry files, found {len(a)}")
+        print(f"FAIL: expected {len(names)} entry files, found {len(a)} and {len(b)}")
     else:
         cache_kb = sum(len(v) for v in a.values()) / 1024
-        print(f"OK: both wrote the same {len(a)} entry files, byte for byte ({cache_kb:.0f} KB per cache directory)")
+        print(f"OK: both wrote {len(a)} entry files with the same bytes ({cache_kb:.0f} KB per cache "
+              "directory; jinja_bccache's names include the environment fingerprint)")
 
     # The table.
     med_load = {label: statistics.median(v) for label, v in load.items()}
