@@ -132,3 +132,16 @@ def test_subclass_of_our_base_is_isolated_by_default(tmp_path):
     out = Environment(loader=loader, bytecode_cache=cache, autoescape=True).get_template("t")
     assert out.render(x="<b>") == "&lt;b&gt;"
     assert len(cache.store) == 2
+
+
+def test_registry_changes_against_jinjas_defaults():
+    plain = key_of(Environment())
+    removed = Environment()
+    del removed.filters["upper"]
+    assert key_of(removed) != plain
+    copied = Environment()
+    copied.policies["json.dumps_kwargs"] = dict(copied.policies["json.dumps_kwargs"])
+    assert key_of(copied) == plain
+    changed = Environment()
+    changed.policies["json.dumps_kwargs"] = {"sort_keys": False}
+    assert key_of(changed) != plain

@@ -20,6 +20,9 @@ import typing as t
 import weakref
 
 import jinja2
+from jinja2.defaults import DEFAULT_POLICIES
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
+from jinja2.tests import TESTS as DEFAULT_TESTS
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -55,9 +58,13 @@ _ENVIRONMENT_ATTRS = (
     "code_generator_class",
     "intercepted_binops",
     "intercepted_unops",
-    "policies",
-    "filters",
-    "tests",
+)
+
+#: Registries that start as Jinja's defaults; only what differs from them is described.
+_REGISTRIES = (
+    ("filters", DEFAULT_FILTERS),
+    ("tests", DEFAULT_TESTS),
+    ("policies", DEFAULT_POLICIES),
 )
 
 #: Modules whose code is pinned by the Jinja and Python versions already in the fingerprint,
@@ -194,6 +201,13 @@ class _Describer:
         return ("instance", self(type(obj)), self(state))
 
 
+def _same(value: t.Any, default: t.Any) -> bool:
+    if value is default:
+        return True
+    # policies hold plain data (a copied dict compares equal); filters and tests are functions
+    return isinstance(default, (*_PLAIN, dict, tuple)) and type(value) is type(default) and value == default
+
+
 def _baseline_attrs() -> t.FrozenSet[str]:
     return frozenset(vars(jinja2.Environment()))
 
@@ -227,6 +241,12 @@ def compute(environment: "Environment") -> str:
     add("class", type(environment))
     for name in _ENVIRONMENT_ATTRS:
         add(name, getattr(environment, name, None))
+    for name, defaults in _REGISTRIES:
+        # Most of a registry is Jinja's own entries, pinned by the Jinja version: describing
+        # only the changes keeps the fingerprint fast enough for an Environment per request.
+        registry = getattr(environment, name)
+        changed = {k: v for k, v in registry.items() if k not in defaults or not _same(v, defaults[k])}
+        add(name, (tuple(sorted(k for k in defaults if k not in registry)), changed))
     if not callable(environment.autoescape):
         add("autoescape", environment.autoescape)
     for ext in sorted(environment.extensions.values(), key=lambda e: (e.priority, _qualname(type(e)))):
