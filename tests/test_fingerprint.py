@@ -145,3 +145,18 @@ def test_registry_changes_against_jinjas_defaults():
     changed = Environment()
     changed.policies["json.dumps_kwargs"] = {"sort_keys": False}
     assert key_of(changed) != plain
+
+
+def test_flask_environment_is_describable(tmp_path, caplog):
+    flask = pytest.importorskip("flask")  # a listed test requirement; absent only outside dev/test.sh
+
+    def app_env():
+        app = flask.Flask("demo_app")
+        app.jinja_options = {**app.jinja_options,
+                             "bytecode_cache": jinja_bccache.FileSystemBytecodeCache(str(tmp_path))}
+        return app.jinja_env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        first, second = app_env(), app_env()
+        assert key_of(first, first.bytecode_cache) == key_of(second, second.bytecode_cache)
+    assert not caplog.records  # Flask's json.dumps_function policy is a bound method: described

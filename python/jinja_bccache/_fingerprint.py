@@ -109,6 +109,11 @@ class _Describer:
             self._active.discard(id(obj))
 
     def _describe(self, obj: t.Any) -> t.Any:
+        if type(obj) in weakref.ProxyTypes or isinstance(obj, weakref.ref):
+            # A back-reference (Flask's JSON provider holds a proxy to its app): what it
+            # points to is the application, whose state does not shape compiled code.
+            # type(), not isinstance(): a proxy forwards __class__ to its referent.
+            return ("weakref", type(obj).__name__)
         declared = getattr(obj, DECLARED, None)
         # On a class, a declaring *method* is for its instances; the class is described below.
         if declared is not None and not (isinstance(obj, type) and callable(declared)):
