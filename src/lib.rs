@@ -8,6 +8,7 @@ pub mod format;
 pub mod fs;
 pub mod keys;
 mod py;
+pub mod seal;
 
 use pyo3::prelude::*;
 

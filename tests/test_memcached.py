@@ -37,10 +37,13 @@ def test_same_keys_bytes_and_set_arity(impl):
     cache.timeout = 60
     cache.dump_bytecode(filled(impl))
     entry = filled(jinja2.bccache).bytecode_to_string()
-    assert client.calls == [
-        ("set", "jinja2/bytecode/key", entry),
-        ("set", "jinja2/bytecode/key", entry, 60),
+    trailer = 16 if impl is jinja_bccache else 0  # the integrity trailer, ignored by Jinja
+    assert [call[:2] + call[3:] for call in client.calls] == [
+        ("set", "jinja2/bytecode/key"),
+        ("set", "jinja2/bytecode/key", 60),
     ]
+    for call in client.calls:
+        assert call[2][: len(entry)] == entry and len(call[2]) == len(entry) + trailer
 
 
 def test_constructor_positional_and_attributes(impl):
@@ -121,8 +124,9 @@ def test_real_memcached_round_trip_and_shared_with_jinja(pymemcache_client):
         assert Environment(loader=loader, bytecode_cache=cache).get_template(
             "page.html").render(x="a") == "<h1>A</h1>"
     key = ours.get_cache_key("page.html")
-    assert pymemcache_client.get("ours/" + key) == pymemcache_client.get("jinja/" + key)
-    assert pymemcache_client.get("ours/" + key).startswith(jinja2.bccache.bc_magic)
+    theirs_value = pymemcache_client.get("jinja/" + key)
+    assert theirs_value.startswith(jinja2.bccache.bc_magic)
+    assert pymemcache_client.get("ours/" + key)[:-16] == theirs_value
 
     # each loads what the other stored: a warm environment compiles nothing
     for reader_module, prefix in [(jinja_bccache, "jinja/"), (jinja2.bccache, "ours/")]:

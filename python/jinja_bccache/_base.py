@@ -18,21 +18,28 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
     fingerprint of the Environment, so Environments configured differently (sandboxed or not,
     autoescaping or not, other filters, another Jinja version...) never load each other's code.
     ``fingerprint`` replaces the computed fingerprint: a ``str``, or a callable taking the
-    Environment and returning one. Subclasses that define their own ``__init__`` get the
-    defaults from the class attributes.
+    Environment and returning one.
+
+    ``secret`` (bytes) makes the project's caches sign every entry with HMAC-SHA256 and refuse
+    entries without a valid signature: what makes a cache others can write to safe to use.
+
+    Subclasses that define their own ``__init__`` get the defaults from the class attributes.
     """
 
     isolate_environments: bool = True
     fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None
+    secret: t.Optional[bytes] = None
 
     def __init__(
         self,
         *,
         isolate_environments: bool = True,
         fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
+        secret: t.Optional[bytes] = None,
     ) -> None:
         self.isolate_environments = isolate_environments
         self.fingerprint = fingerprint
+        self.secret = check_secret(secret)
 
     def _environment_suffix(
         self, environment: t.Optional["Environment"], name: t.Optional[str]
@@ -75,3 +82,15 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)
         return bucket
+
+
+def check_secret(secret: t.Optional[bytes]) -> t.Optional[bytes]:
+    """The signing secret as bytes, or a clear error."""
+    if secret is None:
+        return None
+    if not isinstance(secret, (bytes, bytearray, memoryview)):
+        raise TypeError(f"secret must be bytes, not {type(secret).__name__}")
+    secret = bytes(secret)
+    if not secret:
+        raise ValueError("secret must not be empty")
+    return secret

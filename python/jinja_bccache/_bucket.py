@@ -62,6 +62,16 @@ class Bucket(jinja_bccache.Bucket):
         return native.entry_dump(self.checksum, self.code)
 
 
-#: Bucket classes whose load/write methods are known to read and write the plain format,
-#: so a cache may hand their bytes to the native code directly.
-PLAIN_BUCKETS = (Bucket, jinja_bccache.Bucket)
+#: Load/write methods known to read and write Jinja's plain format, so a cache may hand
+#: entries to the native code directly instead of calling them.
+PLAIN_LOADERS = (Bucket.load_bytecode, jinja_bccache.Bucket.load_bytecode)
+PLAIN_WRITERS = (Bucket.write_bytecode, jinja_bccache.Bucket.write_bytecode)
+
+
+def sealable_entry(bucket: jinja_bccache.Bucket) -> bytes:
+    """A bucket's entry before sealing, through its own methods when it overrides them."""
+    if type(bucket).write_bytecode in PLAIN_WRITERS:
+        if bucket.code is None:
+            raise TypeError("can't write empty bucket")
+        return native.entry_dump(bucket.checksum, bucket.code)
+    return bucket.bytecode_to_string()

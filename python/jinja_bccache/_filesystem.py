@@ -5,8 +5,8 @@ import tempfile
 import typing as t
 from io import BytesIO
 
-from ._base import BytecodeCache
-from ._bucket import PLAIN_BUCKETS, Bucket
+from ._base import BytecodeCache, check_secret
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, sealable_entry
 from ._core import jinja_bccache, native
 
 if t.TYPE_CHECKING:
@@ -46,40 +46,16 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         *,
         isolate_environments: bool = True,
         fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
+        secret: t.Optional[bytes] = None,
     ) -> None:
-        super().__init__(isolate_environments=isolate_environments, fingerprint=fingerprint)
+        super().__init__(
+            isolate_environments=isolate_environments, fingerprint=fingerprint, secret=secret
+        )
         if directory is None:
             directory = self._get_default_cache_dir()
-        self._directory = directory
-        self._pattern = pattern
-        self._store = self._make_store(directory, pattern)
-
-    @staticmethod
-    def _make_store(directory: t.Any, pattern: t.Any) -> t.Any:
-        if not isinstance(pattern, str):
-            raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
-        path = os.fspath(directory)
-        if not isinstance(path, str):
-            raise TypeError(f"directory must be str or os.PathLike[str], not {type(directory).__name__}")
-        return native.FsStore(path, pattern)
-
-    @property
-    def directory(self) -> str:
-        return self._directory
-
-    @directory.setter
-    def directory(self, value: str) -> None:
-        self._store = self._make_store(value, self._pattern)
-        self._directory = value
-
-    @property
-    def pattern(self) -> str:
-        return self._pattern
-
-    @pattern.setter
-    def pattern(self, value: str) -> None:
-        self._store = self._make_store(self._directory, value)
-        self._pattern = value
+        self.directory = directory
+        self.pattern = pattern
+        self._store = _make_store(directory, pattern, self.secret, isolate_environments)
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,6 +68,13 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         # A method replaced on the instance (a mock, a patch) must be called: leave the fast path.
         if name in _NATIVE_PATH_METHODS:
             super().__setattr__("_native_path", False)
+        # The native store holds these settings; rebuild it (validating the new value first,
+        # so a bad assignment leaves the cache as it was). Jinja's attributes stay writable.
+        if name in _STORE_SETTINGS and "_store" in self.__dict__:
+            settings: t.Dict[str, t.Any] = {n: getattr(self, n, None) for n in _STORE_SETTINGS}
+            settings[name] = check_secret(value) if name == "secret" else value
+            super().__setattr__("_store", _make_store(**settings))
+            value = settings[name]
         super().__setattr__(name, value)
 
     def _get_default_cache_dir(self) -> str:
@@ -139,31 +122,46 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         return bucket
 
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
-        if self._native_path and type(bucket).load_bytecode in _PLAIN_LOADERS:
+        if self._native_path and type(bucket).load_bytecode in PLAIN_LOADERS:
             bucket.code = self._store.load(bucket.key, bucket.checksum)
             return
-        data = native.read_entry(self._get_cache_filename(bucket))
+        filename = self._get_cache_filename(bucket)
+        data = native.read_entry(filename)
         if data is not None:
-            bucket.load_bytecode(BytesIO(data))
+            body = native.unseal(
+                data, bucket.key, self.secret, not self.isolate_environments, filename
+            )
+            if body is not None:
+                bucket.load_bytecode(BytesIO(body))
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
-        if type(bucket).write_bytecode in _PLAIN_WRITERS:
+        if self._native_path and type(bucket).write_bytecode in PLAIN_WRITERS:
             if bucket.code is None:
                 raise TypeError("can't write empty bucket")
-            if self._native_path:
-                self._store.dump(bucket.key, bucket.checksum, bucket.code)
-                return
-            data = native.entry_dump(bucket.checksum, bucket.code)
-        else:
-            data = bucket.bytecode_to_string()
+            self._store.dump(bucket.key, bucket.checksum, bucket.code)
+            return
+        data = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         native.write_entry(self._get_cache_filename(bucket), data)
 
     def clear(self) -> None:
         self._store.clear()
 
 
-_PLAIN_LOADERS = tuple(cls.load_bytecode for cls in PLAIN_BUCKETS)
-_PLAIN_WRITERS = tuple(cls.write_bytecode for cls in PLAIN_BUCKETS)
+_STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
+
+
+def _make_store(
+    directory: t.Any, pattern: t.Any, secret: t.Optional[bytes], isolate_environments: bool
+) -> t.Any:
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
+    path = os.fspath(directory)
+    if not isinstance(path, str):
+        raise TypeError(
+            f"directory must be str or os.PathLike[str], not {type(directory).__name__}"
+        )
+    # Entries without a trailer are stock Jinja's: accepted only while sharing Jinja's keys.
+    return native.FsStore(path, pattern, secret, not isolate_environments)
 
 
 def _unsafe_dir() -> "t.NoReturn":

@@ -3,7 +3,8 @@ import time
 import typing as t
 
 from ._base import BytecodeCache
-from ._core import jinja_bccache
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
+from ._core import jinja_bccache, native
 
 if t.TYPE_CHECKING:
     import typing_extensions as te
@@ -55,8 +56,11 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         *,
         isolate_environments: bool = True,
         fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
+        secret: t.Optional[bytes] = None,
     ):
-        super().__init__(isolate_environments=isolate_environments, fingerprint=fingerprint)
+        super().__init__(
+            isolate_environments=isolate_environments, fingerprint=fingerprint, secret=secret
+        )
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
@@ -74,16 +78,32 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             return
         if value is None:
             bucket.reset()
-        elif isinstance(value, _BYTES_LIKE):
-            bucket.bytecode_from_string(value)
-        else:
+            return
+        if not isinstance(value, _BYTES_LIKE):
             # A client that decodes values to str cannot hold bytecode: a miss, not a crash.
             self._log_error("get", key, TypeError(f"client returned {type(value).__name__}"))
             bucket.reset()
+            return
+        value = bytes(value)
+        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+        accept_plain = not self.isolate_environments
+        if type(bucket).load_bytecode in PLAIN_LOADERS:
+            bucket.code = native.load_sealed(
+                value, bucket.key, bucket.checksum, self.secret, accept_plain, key
+            )
+            return
+        body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
+        if body is None:
+            bucket.reset()
+        else:
+            bucket.bytecode_from_string(body)
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
-        value = bucket.bytecode_to_string()
+        if type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None:
+            value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
+        else:
+            value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         try:
             if self.timeout is not None:
                 self.client.set(key, value, self.timeout)

@@ -12,7 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::error::Error;
-use crate::{format, keys};
+use crate::{format, keys, seal};
 
 /// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
 static MAGIC: OnceLock<Box<[u8]>> = OnceLock::new();
@@ -155,4 +155,102 @@ pub fn entry_dump<'py>(
     code: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     Ok(PyBytes::new(py, &encode(checksum, code)?))
+}
+
+/// A sealed entry's code: the trailer is verified (integrity digest, or signature when a
+/// secret is set) before anything is unmarshalled. A refused entry is a miss, logged with
+/// `place` (a path or memcached key) so an operator can find it; the recompiled entry then
+/// replaces it.
+pub fn open_and_decode<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    key: &str,
+    checksum: &Bound<'py, PyAny>,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+    place: &dyn std::fmt::Display,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match seal::open(entry, key, secret, accept_plain) {
+        Ok(body) => decode(py, body, checksum),
+        Err(rejected) => {
+            log::warn!(
+                "refusing cache entry {place}: {}; recompiling",
+                rejected.reason()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Frame and seal `code` into an entry for `key`.
+pub fn encode_sealed(
+    checksum: &Bound<'_, PyAny>,
+    code: &Bound<'_, PyAny>,
+    key: &str,
+    secret: Option<&[u8]>,
+) -> PyResult<Vec<u8>> {
+    Ok(seal::seal(encode(checksum, code)?, key, secret))
+}
+
+/// `seal(entry, key, secret)`: the entry with its trailer appended.
+#[pyfunction]
+#[pyo3(name = "seal")]
+pub fn seal_py<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    key: &str,
+    secret: Option<&[u8]>,
+) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &seal::seal(entry.to_vec(), key, secret))
+}
+
+/// `unseal(entry, key, secret, accept_plain, place)`: the verified body, or None (logged).
+#[pyfunction]
+pub fn unseal<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    key: &str,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+    place: &str,
+) -> Option<Bound<'py, PyBytes>> {
+    match seal::open(entry, key, secret, accept_plain) {
+        Ok(body) => Some(PyBytes::new(py, body)),
+        Err(rejected) => {
+            log::warn!(
+                "refusing cache entry {place}: {}; recompiling",
+                rejected.reason()
+            );
+            None
+        }
+    }
+}
+
+/// `load_sealed(entry, key, checksum, secret, accept_plain, place)`: the code, or None.
+#[pyfunction]
+pub fn load_sealed<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    key: &str,
+    checksum: &Bound<'py, PyAny>,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+    place: &str,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    open_and_decode(py, entry, key, checksum, secret, accept_plain, &place)
+}
+
+/// `dump_sealed(checksum, code, key, secret)`: a sealed entry for a bucket.
+#[pyfunction]
+pub fn dump_sealed<'py>(
+    py: Python<'py>,
+    checksum: &Bound<'py, PyAny>,
+    code: &Bound<'py, PyAny>,
+    key: &str,
+    secret: Option<&[u8]>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(
+        py,
+        &encode_sealed(checksum, code, key, secret)?,
+    ))
 }

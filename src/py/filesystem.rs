@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::entry::{decode, encode, key_of, utf8};
+use super::entry::{encode_sealed, key_of, open_and_decode, utf8};
 use crate::error::Error;
 use crate::fs;
 use crate::keys::{self, FilePattern};
@@ -15,6 +15,10 @@ use crate::keys::{self, FilePattern};
 pub struct FsStore {
     dir: PathBuf,
     pattern: FilePattern,
+    /// Entries must carry a valid signature under this secret.
+    secret: Option<Vec<u8>>,
+    /// Entries without a trailer (stock Jinja's) are accepted: Jinja-compatible keys only.
+    accept_plain: bool,
 }
 
 /// A read error other than "nothing there" (EIO, ENAMETOOLONG, ...) costs a recompile, not a
@@ -37,16 +41,44 @@ impl FsStore {
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(self.pattern.file_name(key))
     }
+
+    fn load_from<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Path,
+        key: &str,
+        checksum: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match read_or_miss(py, path) {
+            Some(entry) => open_and_decode(
+                py,
+                &entry,
+                key,
+                checksum,
+                self.secret.as_deref(),
+                self.accept_plain,
+                &path.display(),
+            ),
+            None => Ok(None),
+        }
+    }
 }
 
 #[pymethods]
 impl FsStore {
     #[new]
-    fn new(directory: PathBuf, pattern: &str) -> PyResult<Self> {
+    fn new(
+        directory: PathBuf,
+        pattern: &str,
+        secret: Option<Vec<u8>>,
+        accept_plain: bool,
+    ) -> PyResult<Self> {
         let pattern = FilePattern::parse(pattern).map_err(Error::Value)?;
         Ok(FsStore {
             dir: directory,
             pattern,
+            secret,
+            accept_plain,
         })
     }
 
@@ -68,10 +100,12 @@ impl FsStore {
         }
         let checksum = keys::source_checksum(utf8(source, "source")?.as_bytes());
         let path = self.path(&key);
-        let code = match read_or_miss(py, &path) {
-            Some(entry) => decode(py, &entry, &checksum.clone().into_pyobject(py)?.into_any())?,
-            None => None,
-        };
+        let code = self.load_from(
+            py,
+            &path,
+            &key,
+            checksum.clone().into_pyobject(py)?.as_any(),
+        )?;
         Ok((key, checksum, code))
     }
 
@@ -82,10 +116,7 @@ impl FsStore {
         key: &str,
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match read_or_miss(py, &self.path(key)) {
-            Some(entry) => decode(py, &entry, checksum),
-            None => Ok(None),
-        }
+        self.load_from(py, &self.path(key), key, checksum)
     }
 
     /// Store `code` under `key`, atomically.
@@ -96,7 +127,7 @@ impl FsStore {
         checksum: &Bound<'_, PyAny>,
         code: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let entry = encode(checksum, code)?;
+        let entry = encode_sealed(checksum, code, key, self.secret.as_deref())?;
         let path = self.path(key);
         py.detach(|| fs::write_entry(&path, &entry))?;
         Ok(())

@@ -1,0 +1,193 @@
+//! Trailers that this project's caches append after Jinja's entry layout, so that damaged
+//! or forged entries are refused before anything is unmarshalled:
+//!
+//! ```text
+//! body | xxh3_64(body) as u64 LE | b"JBCXXH3\x01"                          integrity (16 bytes)
+//! body | hmac_sha256(secret, key | 0x00 | body) | b"JBCHMAC\x01"           signature (40 bytes)
+//! ```
+//!
+//! `body` is exactly what `jinja2.bccache.Bucket` writes. Jinja's reader stops after the
+//! marshalled object, so it still reads sealed entries. The signature covers the cache key, so
+//! a signed entry copied to another key (another template, another Environment) is refused.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use xxhash_rust::xxh3::xxh3_64;
+
+pub const INTEGRITY_TAG: &[u8; 8] = b"JBCXXH3\x01";
+pub const SIGNED_TAG: &[u8; 8] = b"JBCHMAC\x01";
+const DIGEST_LEN: usize = 8;
+const MAC_LEN: usize = 32;
+
+/// Why an entry was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// The integrity digest does not match, or a sealed entry was required and this one has
+    /// no trailer (truncated, or written by another tool).
+    Damaged,
+    /// A secret is configured and the entry carries no signature.
+    Unsigned,
+    /// The signature does not verify (forged, another key or secret, or damaged).
+    BadSignature,
+}
+
+impl Rejected {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejected::Damaged => "damaged (integrity check failed or no trailer)",
+            Rejected::Unsigned => "not signed, and this cache requires signed entries",
+            Rejected::BadSignature => "its signature does not verify",
+        }
+    }
+}
+
+fn mac(secret: &[u8], key: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(key.as_bytes());
+    mac.update(&[0]);
+    mac.update(body);
+    mac
+}
+
+/// Append the trailer: a signature when `secret` is given, an integrity digest otherwise.
+pub fn seal(mut body: Vec<u8>, key: &str, secret: Option<&[u8]>) -> Vec<u8> {
+    match secret {
+        Some(secret) => {
+            let tag = mac(secret, key, &body).finalize().into_bytes();
+            body.extend_from_slice(&tag);
+            body.extend_from_slice(SIGNED_TAG);
+        }
+        None => {
+            let digest = xxh3_64(&body).to_le_bytes();
+            body.extend_from_slice(&digest);
+            body.extend_from_slice(INTEGRITY_TAG);
+        }
+    }
+    body
+}
+
+/// The body of a verified entry. `accept_plain` admits entries without any trailer (written
+/// by stock Jinja), which only makes sense when sharing Jinja's keys and with no secret.
+pub fn open<'a>(
+    entry: &'a [u8],
+    key: &str,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+) -> Result<&'a [u8], Rejected> {
+    if let Some(rest) = entry.strip_suffix(SIGNED_TAG) {
+        if rest.len() < MAC_LEN {
+            return Err(Rejected::Damaged);
+        }
+        let (body, tag) = rest.split_at(rest.len() - MAC_LEN);
+        // Without a secret there is nothing to check a signature against: refuse rather
+        // than run code whose only guarantee we cannot verify.
+        let secret = secret.ok_or(Rejected::BadSignature)?;
+        // verify_slice compares in constant time
+        return mac(secret, key, body)
+            .verify_slice(tag)
+            .map(|_| body)
+            .map_err(|_| Rejected::BadSignature);
+    }
+    if secret.is_some() {
+        return Err(Rejected::Unsigned);
+    }
+    if let Some(rest) = entry.strip_suffix(INTEGRITY_TAG) {
+        if rest.len() < DIGEST_LEN {
+            return Err(Rejected::Damaged);
+        }
+        let (body, digest) = rest.split_at(rest.len() - DIGEST_LEN);
+        return if xxh3_64(body).to_le_bytes() == digest {
+            Ok(body)
+        } else {
+            Err(Rejected::Damaged)
+        };
+    }
+    if accept_plain {
+        Ok(entry)
+    } else {
+        Err(Rejected::Damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = b"j2 header, pickled checksum, marshal payload";
+
+    #[test]
+    fn integrity_round_trip_and_every_flip_and_cut_is_refused() {
+        let entry = seal(BODY.to_vec(), "k", None);
+        assert_eq!(entry.len(), BODY.len() + 16);
+        assert_eq!(open(&entry, "k", None, false), Ok(BODY));
+        for pos in 0..entry.len() {
+            for bit in 0..8 {
+                let mut damaged = entry.clone();
+                damaged[pos] ^= 1 << bit;
+                // a flip inside the tag leaves a plain entry, refused unless plain is allowed
+                assert!(
+                    open(&damaged, "k", None, false).is_err(),
+                    "flip {pos}/{bit}"
+                );
+            }
+        }
+        for cut in 0..entry.len() {
+            assert!(open(&entry[..cut], "k", None, false).is_err(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn plain_entries_only_when_allowed() {
+        assert_eq!(open(BODY, "k", None, true), Ok(BODY));
+        assert_eq!(open(BODY, "k", None, false), Err(Rejected::Damaged));
+        assert_eq!(open(BODY, "k", Some(b"s"), true), Err(Rejected::Unsigned));
+    }
+
+    #[test]
+    fn signatures_bind_secret_key_and_body() {
+        let entry = seal(BODY.to_vec(), "key-a", Some(b"secret"));
+        assert_eq!(entry.len(), BODY.len() + 40);
+        assert_eq!(open(&entry, "key-a", Some(b"secret"), false), Ok(BODY));
+        assert_eq!(
+            open(&entry, "key-b", Some(b"secret"), false),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(
+            open(&entry, "key-a", Some(b"other"), false),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(
+            open(&entry, "key-a", None, true),
+            Err(Rejected::BadSignature)
+        );
+        let unsigned = seal(BODY.to_vec(), "key-a", None);
+        assert_eq!(
+            open(&unsigned, "key-a", Some(b"secret"), false),
+            Err(Rejected::Unsigned)
+        );
+        for pos in 0..entry.len() {
+            let mut forged = entry.clone();
+            forged[pos] ^= 0x01;
+            assert!(
+                open(&forged, "key-a", Some(b"secret"), true).is_err(),
+                "flip {pos}"
+            );
+        }
+    }
+
+    #[test]
+    fn random_garbage_never_panics() {
+        // a small xorshift PRNG: deterministic, no extra crate
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 96) as usize;
+            let bytes: Vec<u8> = (0..len).map(|i| (state >> (i % 56)) as u8).collect();
+            let _ = open(&bytes, "k", None, false);
+            let _ = open(&bytes, "k", Some(b"s"), true);
+        }
+    }
+}
