@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::keys::FilePattern;
+use crate::keys::{FilePattern, TEMP_RANDOM_LEN, TEMP_SUFFIX};
 
 /// The whole entry at `path`, or `None` when there is nothing to load there.
 ///
@@ -59,32 +59,44 @@ pub fn write_entry(path: &Path, data: &[u8]) -> Result<()> {
     let prefix = path.file_name().unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(prefix)
-        .suffix(".tmp")
+        .rand_bytes(TEMP_RANDOM_LEN)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|err| Error::io(dir, err))?;
-    // NamedTempFile removes the file when dropped, so every early return cleans up.
-    tmp.write_all(data)
-        .map_err(|err| Error::io(tmp.path(), err))?;
+    // NamedTempFile removes the file when dropped, so every early return cleans up. A failed
+    // write (disk full, file size limit) names the entry, which is what the user knows.
+    tmp.write_all(data).map_err(|err| Error::io(path, err))?;
     if let Err(err) = tmp.persist(path) {
-        log::warn!(
-            "could not move cache entry into place at {}: {}",
-            path.display(),
-            err.error
-        );
+        if err.error.kind() == ErrorKind::NotFound {
+            log::debug!(
+                "cache entry {} not stored: cleared while it was written",
+                path.display()
+            );
+        } else {
+            log::warn!(
+                "could not move cache entry into place at {}: {}",
+                path.display(),
+                err.error
+            );
+        }
     }
     Ok(())
 }
 
-/// Remove every entry of `pattern` in `dir`; entries that vanish or resist are skipped, as in
-/// Jinja. Returns how many were removed.
+/// Remove every entry of `pattern` in `dir`, and temp files that killed writers left behind;
+/// files that vanish or resist are skipped, as in Jinja. Returns how many entries were removed.
 pub fn clear(dir: &Path, pattern: &FilePattern) -> Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir).map_err(|err| Error::io(dir, err))? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if pattern.matches(name) && fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
+        if pattern.matches(name) {
+            if fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        } else if pattern.matches_temp(name) {
+            let _ = fs::remove_file(entry.path());
         }
     }
     Ok(removed)
@@ -153,6 +165,7 @@ mod tests {
         for name in [
             "__jinja2_a.cache",
             "__jinja2_b.cache",
+            "__jinja2_b.cacheAbC123.tmp",
             "keep.txt",
             "x_a.cache",
         ] {

@@ -32,6 +32,10 @@ pub fn source_checksum(source: &[u8]) -> String {
 ///
 /// Jinja applies it with Python's `%` operator, so `%%` stands for a literal `%`. Any other
 /// conversion would fail (or pad the key) at the first write; it is refused up front instead.
+/// Temp files are named `<entry name><TEMP_RANDOM_LEN random chars><TEMP_SUFFIX>`.
+pub const TEMP_SUFFIX: &str = ".tmp";
+pub const TEMP_RANDOM_LEN: usize = 6;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePattern {
     prefix: String,
@@ -88,6 +92,19 @@ impl FilePattern {
             && name.starts_with(&self.prefix)
             && name.ends_with(&self.suffix)
     }
+
+    /// Whether a directory entry is a temp file of one of this pattern's entries (see
+    /// `fs::write_entry`: the entry's name, `TEMP_RANDOM_LEN` random characters, `.tmp`), left
+    /// behind by a writer that was killed between creating and renaming it.
+    pub fn matches_temp(&self, name: &str) -> bool {
+        name.strip_suffix(TEMP_SUFFIX)
+            .and_then(|stem| {
+                stem.len()
+                    .checked_sub(TEMP_RANDOM_LEN)
+                    .map(|cut| (stem, cut))
+            })
+            .is_some_and(|(stem, cut)| stem.is_char_boundary(cut) && self.matches(&stem[..cut]))
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +133,10 @@ mod tests {
         let p = FilePattern::parse("__jinja2_%s.cache").unwrap();
         assert_eq!(p.file_name("abc"), "__jinja2_abc.cache");
         assert!(p.matches("__jinja2_abc.cache"));
-        assert!(!p.matches("__jinja2_abc.cache123.tmp"));
+        assert!(!p.matches("__jinja2_abc.cache123456.tmp"));
+        assert!(p.matches_temp("__jinja2_abc.cache123456.tmp"));
+        assert!(!p.matches_temp("__jinja2_abc.cache12345.tmp"));
+        assert!(!p.matches_temp("other123456.tmp"));
         assert!(!p.matches("other"));
         let p = FilePattern::parse("100%%_%s").unwrap();
         assert_eq!(p.file_name("k"), "100%_k");
