@@ -67,6 +67,25 @@ pub fn seal(mut body: Vec<u8>, key: &str, secret: Option<&[u8]>) -> Vec<u8> {
     body
 }
 
+/// An entry that passed `open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened<'a> {
+    /// Its trailer verified: the body is exactly what was sealed.
+    Sealed(&'a [u8]),
+    /// No trailer (stock Jinja's format): nothing vouches for it, so the caller must at least
+    /// check that the marshalled payload fills it exactly (a sealed entry whose tag was
+    /// damaged still carries its digest after the payload).
+    Plain(&'a [u8]),
+}
+
+impl<'a> Opened<'a> {
+    pub fn body(self) -> &'a [u8] {
+        match self {
+            Opened::Sealed(body) | Opened::Plain(body) => body,
+        }
+    }
+}
+
 /// The body of a verified entry. `accept_plain` admits entries without any trailer (written
 /// by stock Jinja), which only makes sense when sharing Jinja's keys and with no secret.
 pub fn open<'a>(
@@ -74,7 +93,7 @@ pub fn open<'a>(
     key: &str,
     secret: Option<&[u8]>,
     accept_plain: bool,
-) -> Result<&'a [u8], Rejected> {
+) -> Result<Opened<'a>, Rejected> {
     if let Some(rest) = entry.strip_suffix(SIGNED_TAG) {
         if rest.len() < MAC_LEN {
             return Err(Rejected::Damaged);
@@ -86,7 +105,7 @@ pub fn open<'a>(
         // verify_slice compares in constant time
         return mac(secret, key, body)
             .verify_slice(tag)
-            .map(|_| body)
+            .map(|_| Opened::Sealed(body))
             .map_err(|_| Rejected::BadSignature);
     }
     if secret.is_some() {
@@ -98,13 +117,13 @@ pub fn open<'a>(
         }
         let (body, digest) = rest.split_at(rest.len() - DIGEST_LEN);
         return if xxh3_64(body).to_le_bytes() == digest {
-            Ok(body)
+            Ok(Opened::Sealed(body))
         } else {
             Err(Rejected::Damaged)
         };
     }
     if accept_plain {
-        Ok(entry)
+        Ok(Opened::Plain(entry))
     } else {
         Err(Rejected::Damaged)
     }
@@ -120,7 +139,7 @@ mod tests {
     fn integrity_round_trip_and_every_flip_and_cut_is_refused() {
         let entry = seal(BODY.to_vec(), "k", None);
         assert_eq!(entry.len(), BODY.len() + 16);
-        assert_eq!(open(&entry, "k", None, false), Ok(BODY));
+        assert_eq!(open(&entry, "k", None, false), Ok(Opened::Sealed(BODY)));
         for pos in 0..entry.len() {
             for bit in 0..8 {
                 let mut damaged = entry.clone();
@@ -139,7 +158,7 @@ mod tests {
 
     #[test]
     fn plain_entries_only_when_allowed() {
-        assert_eq!(open(BODY, "k", None, true), Ok(BODY));
+        assert_eq!(open(BODY, "k", None, true), Ok(Opened::Plain(BODY)));
         assert_eq!(open(BODY, "k", None, false), Err(Rejected::Damaged));
         assert_eq!(open(BODY, "k", Some(b"s"), true), Err(Rejected::Unsigned));
     }
@@ -148,7 +167,10 @@ mod tests {
     fn signatures_bind_secret_key_and_body() {
         let entry = seal(BODY.to_vec(), "key-a", Some(b"secret"));
         assert_eq!(entry.len(), BODY.len() + 40);
-        assert_eq!(open(&entry, "key-a", Some(b"secret"), false), Ok(BODY));
+        assert_eq!(
+            open(&entry, "key-a", Some(b"secret"), false),
+            Ok(Opened::Sealed(BODY))
+        );
         assert_eq!(
             open(&entry, "key-b", Some(b"secret"), false),
             Err(Rejected::BadSignature)

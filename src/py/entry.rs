@@ -116,6 +116,34 @@ pub fn decode<'py>(
     }
 }
 
+/// Like `decode`, for an entry without a trailer: the payload must be exactly one marshalled
+/// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, so this
+/// reads through a BytesIO and checks the position; only stock Jinja's entries come here.
+fn decode_exact<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    checksum: &Bound<'py, PyAny>,
+    place: &dyn std::fmt::Display,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let ck = checksum_pickle(checksum)?;
+    let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
+        return Ok(None);
+    };
+    static BYTES_IO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let file = BYTES_IO
+        .import(py, "io", "BytesIO")?
+        .call1((PyBytes::new(py, payload),))?;
+    let Ok(code) = LOAD.import(py, "marshal", "load")?.call1((&file,)) else {
+        return Ok(None);
+    };
+    if file.call_method0("tell")?.extract::<usize>()? != payload.len() {
+        log::warn!("refusing cache entry {place}: bytes after its payload (a damaged trailer?)");
+        return Ok(None);
+    }
+    Ok(Some(code))
+}
+
 /// Frame `code` into an entry: magic, pickled checksum, `marshal.dumps(code)`.
 /// An unmarshallable `code` raises ValueError, as `marshal.dump` does in Jinja.
 pub fn encode<'py>(checksum: &Bound<'py, PyAny>, code: &Bound<'py, PyAny>) -> PyResult<Vec<u8>> {
@@ -171,7 +199,8 @@ pub fn open_and_decode<'py>(
     place: &dyn std::fmt::Display,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     match seal::open(entry, key, secret, accept_plain) {
-        Ok(body) => decode(py, body, checksum),
+        Ok(seal::Opened::Sealed(body)) => decode(py, body, checksum),
+        Ok(seal::Opened::Plain(body)) => decode_exact(py, body, checksum, place),
         Err(rejected) => {
             log::warn!(
                 "refusing cache entry {place}: {}; recompiling",
@@ -215,7 +244,7 @@ pub fn unseal<'py>(
     place: &str,
 ) -> Option<Bound<'py, PyBytes>> {
     match seal::open(entry, key, secret, accept_plain) {
-        Ok(body) => Some(PyBytes::new(py, body)),
+        Ok(opened) => Some(PyBytes::new(py, opened.body())),
         Err(rejected) => {
             log::warn!(
                 "refusing cache entry {place}: {}; recompiling",
