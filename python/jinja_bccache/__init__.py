@@ -14,6 +14,7 @@ from ._base import BytecodeCache
 from ._bucket import Bucket
 from ._core import jinja_bccache as _jinja_bccache
 from ._filesystem import FileSystemBytecodeCache
+from ._from_string import FromStringCacheMixin, cached_from_string
 from ._memcached import MemcachedBytecodeCache
 
 bc_version: int = _jinja_bccache.bc_version
@@ -23,7 +24,9 @@ __all__ = [
     "Bucket",
     "BytecodeCache",
     "FileSystemBytecodeCache",
+    "FromStringCacheMixin",
     "MemcachedBytecodeCache",
     "bc_magic",
     "bc_version",
+    "cached_from_string",
 ]

@@ -76,6 +76,10 @@ _PROCESS_NONCE = os.urandom(16).hex()
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 
+#: Names under which templates compiled from strings are cached (see _from_string.py). They
+#: start with a NUL byte, which no loader's template name contains.
+FROM_STRING_NAME = "\x00from_string:"
+
 
 class Unstable(Exception):
     """A value that has no stable description across processes."""
@@ -345,5 +349,7 @@ def key_suffix(environment: "Environment", name: t.Optional[str]) -> str:
     autoescape = environment.autoescape
     if callable(autoescape):
         # resolved per template name, as the compiler does (from_string passes None)
+        if name is not None and name.startswith(FROM_STRING_NAME):
+            name = None
         return f"{fingerprint}/{bool(autoescape(name))}"
     return fingerprint

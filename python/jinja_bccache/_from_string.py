@@ -1,0 +1,70 @@
+"""Bytecode caching for templates built from strings (``Environment.from_string``,
+``Environment.compile(source)``), which Jinja never caches: dbt, Ansible and Salt build most
+of their templates this way."""
+
+import typing as t
+
+from jinja2 import Environment, nodes
+
+from ._fingerprint import FROM_STRING_NAME, key_suffix
+
+if t.TYPE_CHECKING:
+    from jinja2 import Template
+
+
+def _cached_compile(
+    env: Environment, source: t.Union[str, nodes.Template], compile: t.Callable[..., t.Any]
+) -> t.Any:
+    bcc = env.bytecode_cache
+    if bcc is None or not isinstance(source, str):
+        return compile(source)
+    # Content-addressed: the entry's name is the source's digest (behind a NUL byte, which no
+    # loader name contains), so different strings never evict one another.
+    name = FROM_STRING_NAME + bcc.get_source_checksum(source)
+    if not getattr(bcc, "isolate_environments", False):
+        # a cache that does not isolate (stock Jinja's, or isolation off): isolate here
+        name += "/" + key_suffix(env, None)
+    bucket = bcc.get_bucket(env, name, None, source)
+    if bucket.code is None:
+        bucket.code = compile(source)
+        bcc.set_bucket(bucket)
+    return bucket.code
+
+
+class FromStringCacheMixin:
+    """Makes an Environment cache what it compiles from strings in its ``bytecode_cache``::
+
+        class CachedEnvironment(FromStringCacheMixin, jinja2.Environment): ...
+        class CachedSandbox(FromStringCacheMixin, SandboxedEnvironment): ...
+
+    ``from_string(source)`` and ``compile(source)`` then load from the cache, keyed by the
+    source's digest and the environment fingerprint. Templates from the loader already go
+    through the cache and are left alone, so nothing is cached twice.
+    """
+
+    def compile(
+        self,
+        source: t.Union[str, nodes.Template],
+        name: t.Optional[str] = None,
+        filename: t.Optional[str] = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> t.Any:
+        parent = super().compile  # type: ignore[misc]
+        if name is not None or filename is not None or raw or defer_init:
+            return parent(source, name, filename, raw, defer_init)
+        assert isinstance(self, Environment), "FromStringCacheMixin goes before an Environment"
+        return _cached_compile(self, source, parent)
+
+
+def cached_from_string(
+    env: Environment,
+    source: t.Union[str, nodes.Template],
+    globals: t.Optional[t.MutableMapping[str, t.Any]] = None,
+    template_class: t.Optional[t.Type["Template"]] = None,
+) -> "Template":
+    """``env.from_string(source, globals, template_class)``, through ``env.bytecode_cache``,
+    for Environments you cannot subclass. Renders exactly what ``from_string`` renders."""
+    gs = env.make_globals(globals)
+    cls = template_class or env.template_class
+    return cls.from_code(env, _cached_compile(env, source, env.compile), gs, None)
