@@ -1,9 +1,11 @@
 //! Entry files on disk: read one, write one atomically, clear a directory. No Python here.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::keys::{FilePattern, TEMP_RANDOM_LEN, TEMP_SUFFIX};
@@ -14,11 +16,12 @@ use crate::keys::{FilePattern, TEMP_RANDOM_LEN, TEMP_SUFFIX};
 /// exists-then-open race: the open itself decides). A symlink planted at an entry's name is
 /// never followed: the entry is treated as missing and will be replaced by a real file.
 pub fn read_entry(path: &Path) -> Result<Option<Vec<u8>>> {
+    // O_NONBLOCK: a FIFO planted at an entry's name must not hang the render on open.
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path);
-    let mut file = match file {
+    let file = match file {
         Ok(file) => file,
         Err(err) if is_miss(&err) => return Ok(None),
         Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
@@ -27,14 +30,65 @@ pub fn read_entry(path: &Path) -> Result<Option<Vec<u8>>> {
         }
         Err(err) => return Err(Error::io(path, err)),
     };
-    let mut data = Vec::new();
-    if let Ok(meta) = file.metadata() {
-        data.reserve_exact(meta.len() as usize);
+    let meta = file.metadata().map_err(|err| Error::io(path, err))?;
+    if !meta.is_file() {
+        if !meta.is_dir() {
+            log::warn!(
+                "ignoring cache entry {}: not a regular file",
+                path.display()
+            );
+        }
+        return Ok(None);
     }
-    match file.read_to_end(&mut data) {
+    // Never trust the size on disk for an allocation: a huge (sparse) file planted at an
+    // entry's name must cost a miss, not the process.
+    if meta.len() > MAX_ENTRY_BYTES {
+        log::warn!(
+            "ignoring cache entry {}: {} bytes is not a plausible entry",
+            path.display(),
+            meta.len()
+        );
+        return Ok(None);
+    }
+    refresh_recency(&file, &meta);
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    // take(): the file may grow between fstat and read
+    match file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut data) {
+        Ok(_) if data.len() as u64 > MAX_ENTRY_BYTES => Ok(None),
         Ok(_) => Ok(Some(data)),
         Err(err) if is_miss(&err) => Ok(None),
         Err(err) => Err(Error::io(path, err)),
+    }
+}
+
+/// Larger files at an entry's name are not read. Compiled templates are far smaller (a
+/// 60 KB template compiles to ~300 KB), and memcached's item limit is 1 MiB.
+pub const MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How stale an entry's access time may get before a hit refreshes it. `prune` removes the
+/// least recently used entries by access time; mounts with `noatime` or `relatime` do not keep
+/// it, so hits maintain it themselves, at most one `futimens` per entry per interval.
+pub const RECENCY_GRANULARITY: Duration = Duration::from_secs(3600);
+
+fn refresh_recency(file: &File, meta: &fs::Metadata) {
+    let stale = meta
+        .accessed()
+        .ok()
+        .and_then(|atime| SystemTime::now().duration_since(atime).ok())
+        .is_some_and(|age| age > RECENCY_GRANULARITY);
+    if stale {
+        let times = [
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_NOW,
+            },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+        ];
+        // Best effort: an entry we cannot touch (another user's) just ages.
+        unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
     }
 }
 
@@ -102,6 +156,66 @@ pub fn clear(dir: &Path, pattern: &FilePattern) -> Result<usize> {
     Ok(removed)
 }
 
+/// Limits for `prune`; `None` means no limit of that kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PruneLimits {
+    pub max_age: Option<Duration>,
+    pub max_entries: Option<usize>,
+    pub max_bytes: Option<u64>,
+}
+
+/// Remove this pattern's entries in `dir`, least recently used first (by access time), until
+/// none is older than `max_age` and at most `max_entries` and `max_bytes` remain; temp files
+/// older than `RECENCY_GRANULARITY` go too. Returns (entries removed, bytes freed).
+pub fn prune(dir: &Path, pattern: &FilePattern, limits: PruneLimits) -> Result<(usize, u64)> {
+    let now = SystemTime::now();
+    let age = |meta: &fs::Metadata| {
+        let atime = meta.accessed().or_else(|_| meta.modified()).unwrap_or(now);
+        now.duration_since(atime).unwrap_or_default()
+    };
+    let mut entries: Vec<(Duration, u64, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|err| Error::io(dir, err))? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // symlink_metadata: a link planted among the entries is not ours to judge or follow
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // temp files first: with a pattern ending in %s they match the entry pattern too
+        if pattern.matches_temp(name) {
+            if age(&meta) > RECENCY_GRANULARITY {
+                let _ = fs::remove_file(entry.path());
+            }
+        } else if pattern.matches(name) {
+            entries.push((age(&meta), meta.len(), entry.path()));
+        }
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0)); // oldest first
+    let mut count = entries.len();
+    let mut bytes: u64 = entries.iter().map(|e| e.1).sum();
+    let (mut removed, mut freed) = (0, 0);
+    for (age, size, path) in entries {
+        let too_old = limits.max_age.is_some_and(|max| age > max);
+        let too_many = limits.max_entries.is_some_and(|max| count > max);
+        let too_big = limits.max_bytes.is_some_and(|max| bytes > max);
+        if !(too_old || too_many || too_big) {
+            break; // the rest are younger, and the totals fit
+        }
+        count -= 1;
+        bytes -= size;
+        // an entry that vanished meanwhile (clear, another prune) counts as gone, not removed
+        if fs::remove_file(&path).is_ok() {
+            removed += 1;
+            freed += size;
+        }
+    }
+    Ok((removed, freed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +235,19 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("__jinja2_k.cache")]);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn huge_fifo_and_special_files_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge");
+        File::create(&huge).unwrap().set_len(1 << 40).unwrap(); // sparse: no disk used
+        assert_eq!(read_entry(&huge).unwrap(), None);
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_entry(&fifo).unwrap(), None); // returns at once instead of blocking
+        assert_eq!(read_entry(Path::new("/dev/zero")).unwrap(), None);
     }
 
     #[test]
@@ -157,6 +284,69 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    fn set_atime(path: &Path, seconds_ago: u64) {
+        let when = SystemTime::now() - Duration::from_secs(seconds_ago);
+        // mtime well before atime, or a relatime mount refreshes atime on the next read
+        let modified = when - Duration::from_secs(86_400);
+        let times = fs::FileTimes::new()
+            .set_accessed(when)
+            .set_modified(modified);
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_times(times)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_hit_refreshes_a_stale_access_time() {
+        // (that a fresh one is left alone is not observable here: strictatime mounts update
+        // atime on every read anyway)
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("stale");
+        fs::write(&stale, b"x").unwrap();
+        set_atime(&stale, 2 * 3600);
+        read_entry(&stale).unwrap();
+        let atime = fs::metadata(&stale).unwrap().accessed().unwrap();
+        assert!(SystemTime::now().duration_since(atime).unwrap() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn prune_removes_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = FilePattern::parse("e_%s").unwrap();
+        for (name, hours) in [("e_a", 5), ("e_b", 4), ("e_c", 3), ("e_d", 2), ("other", 9)] {
+            let path = dir.path().join(name);
+            fs::write(&path, b"0123456789").unwrap();
+            set_atime(&path, hours * 3600);
+        }
+        let old_temp = dir.path().join("e_zABCDEF.tmp");
+        fs::write(&old_temp, b"partial").unwrap();
+        set_atime(&old_temp, 2 * 3600);
+        let limits = PruneLimits {
+            max_entries: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(prune(dir.path(), &pattern, limits).unwrap(), (1, 10));
+        assert!(!dir.path().join("e_a").exists() && !old_temp.exists());
+        let limits = PruneLimits {
+            max_age: Some(Duration::from_secs(3 * 3600 + 60)),
+            ..Default::default()
+        };
+        assert_eq!(prune(dir.path(), &pattern, limits).unwrap(), (1, 10));
+        let limits = PruneLimits {
+            max_bytes: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(prune(dir.path(), &pattern, limits).unwrap(), (1, 10));
+        assert!(dir.path().join("e_d").exists() && dir.path().join("other").exists());
+        assert_eq!(
+            prune(dir.path(), &pattern, PruneLimits::default()).unwrap(),
+            (0, 0)
+        );
     }
 
     #[test]

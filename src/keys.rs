@@ -97,13 +97,19 @@ impl FilePattern {
     /// `fs::write_entry`: the entry's name, `TEMP_RANDOM_LEN` random characters, `.tmp`), left
     /// behind by a writer that was killed between creating and renaming it.
     pub fn matches_temp(&self, name: &str) -> bool {
-        name.strip_suffix(TEMP_SUFFIX)
-            .and_then(|stem| {
-                stem.len()
-                    .checked_sub(TEMP_RANDOM_LEN)
-                    .map(|cut| (stem, cut))
+        let Some(stem) = name.strip_suffix(TEMP_SUFFIX) else {
+            return false;
+        };
+        // ours use TEMP_RANDOM_LEN random characters; stock Jinja's NamedTemporaryFile uses 8
+        (TEMP_RANDOM_LEN..=8).any(|len| {
+            stem.len().checked_sub(len).is_some_and(|cut| {
+                stem.is_char_boundary(cut)
+                    && stem[cut..]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && self.matches(&stem[..cut])
             })
-            .is_some_and(|(stem, cut)| stem.is_char_boundary(cut) && self.matches(&stem[..cut]))
+        })
     }
 }
 
@@ -135,6 +141,7 @@ mod tests {
         assert!(p.matches("__jinja2_abc.cache"));
         assert!(!p.matches("__jinja2_abc.cache123456.tmp"));
         assert!(p.matches_temp("__jinja2_abc.cache123456.tmp"));
+        assert!(p.matches_temp("__jinja2_abc.cache3sp38ail.tmp")); // stock Jinja's
         assert!(!p.matches_temp("__jinja2_abc.cache12345.tmp"));
         assert!(!p.matches_temp("other123456.tmp"));
         assert!(!p.matches("other"));

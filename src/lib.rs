@@ -7,6 +7,7 @@ pub mod error;
 pub mod format;
 pub mod fs;
 pub mod keys;
+pub mod memcached;
 mod py;
 pub mod seal;
 

@@ -72,3 +72,22 @@ def pymemcache_client(memcached_server):
     client.flush_all()
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _memory_layer_off(request):
+    """The in-process layer would answer for entries these tests damage, plant or race on
+    disk; tests of the layer itself ask for `memory_layer`, which turns it back on."""
+    previous = jinja_bccache.set_memory_cache(0)
+    if "memory_layer" in request.fixturenames:
+        jinja_bccache.set_memory_cache(previous)
+    yield
+    jinja_bccache.set_memory_cache(previous)
+
+
+@pytest.fixture
+def memory_layer():
+    """The in-process layer at its default size, emptied before and after the test."""
+    jinja_bccache.memory_cache_clear()
+    yield
+    jinja_bccache.memory_cache_clear()

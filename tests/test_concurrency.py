@@ -49,10 +49,10 @@ TEMPLATES = {
         '<div class="f">{% block footer %}&copy; {{ year }} v2{% endblock %}</div>',
     ),
     "macros.html": (
-        "{% macro field(label, value) %}<b>{{ label }}</b>={{ value }}{% endmacro %}"
+        "macros 1{% macro field(label, value) %}<b>{{ label }}</b>={{ value }}{% endmacro %}"
         "{% macro listing(items, sep=', ') %}{% for it in items %}"
         "{{ loop.index }}:{{ it }}{{ sep if not loop.last }}{% endfor %}{% endmacro %}",
-        "{% macro field(label, value) %}<i>{{ label|upper }}</i>: {{ value }}{% endmacro %}"
+        "macros 2{% macro field(label, value) %}<i>{{ label|upper }}</i>: {{ value }}{% endmacro %}"
         "{% macro listing(items, sep='; ') %}{% for it in items|reverse %}"
         "[{{ it }}]{{ sep if not loop.last }}{% endfor %}{% endmacro %}",
     ),
@@ -221,7 +221,7 @@ WORKER = textwrap.dedent(r'''
     else:
         fail("never got the go signal")
 
-    clears = 0
+    clears = iteration = 0
     try:
         for iteration in range(spec["iterations"]):
             versions = choose()
@@ -260,7 +260,7 @@ def test_processes_share_one_directory(tmp_path, package_warnings):
         "context": CONTEXT,
         "rendered": RENDERED,
         "modes": WORKER_MODES,
-        "iterations": 150,
+        "iterations": 120,
         "seed": 1234,
         "control": str(control),
     }
@@ -332,7 +332,7 @@ class CountingCache(jinja_bccache.FileSystemBytecodeCache):
 THREAD_MODES = ["v1", "v2", "mixed", "mixed", "v1", "v2", "mixed", "mixed"]
 #: Threads 0-3 have an Environment each; threads 4-7 share one.
 OWN_ENVIRONMENT = 4
-THREAD_ITERATIONS = 80
+THREAD_ITERATIONS = 30
 
 
 def test_threads_share_one_cache(tmp_path, package_warnings):
@@ -389,6 +389,7 @@ def test_threads_share_one_cache(tmp_path, package_warnings):
                         return
         except BaseException:
             errors.append(f"thread {index} ({mode}):\n{traceback.format_exc()}")
+            barrier.abort()  # do not leave the others waiting for this one
 
     threads = [
         threading.Thread(target=work, args=(i, mode), name=f"render-{i}")
@@ -426,7 +427,7 @@ BIG = {
 BIG_CONTEXT = {"x": "<x>"}
 
 WRITER = textwrap.dedent(r'''
-    import json, sys
+    import json, os, sys, threading, traceback
     from jinja2 import Environment
     import jinja_bccache
 
@@ -436,12 +437,13 @@ WRITER = textwrap.dedent(r'''
     env = Environment()
     # The code comes from a seed cache filled by the test: compiling these templates takes
     # far longer than writing them, and the kills are meant to land in writes.
-    seed = jinja_bccache.FileSystemBytecodeCache(seed_dir)
+    # (one pattern per version: an entry's name does not depend on the source)
+    seeds = [jinja_bccache.FileSystemBytecodeCache(seed_dir, f"v{v}_%s") for v in (0, 1)]
     cache = jinja_bccache.FileSystemBytecodeCache(cache_dir)
     buckets = []
     for name, sources in sorted(templates.items()):
-        for source in sources:
-            code = seed.get_bucket(env, name, None, source).code
+        for version, source in enumerate(sources):
+            code = seeds[version].get_bucket(env, name, None, source).code
             if code is None:
                 sys.exit(f"no seed entry for {name}")
             bucket = cache.get_bucket(env, name, None, source)
@@ -450,9 +452,24 @@ WRITER = textwrap.dedent(r'''
     # version 1 then version 2 of each name: each write replaces the entry with other code
     for bucket in buckets:
         cache.set_bucket(bucket)
+
+    def write(offset):
+        try:
+            for i in range(offset, offset + 100_000):
+                cache.set_bucket(buckets[i % len(buckets)])
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+
+    # Three writer threads (the GIL is released while files are written): writes of the
+    # same entry overlap, and a kill more often lands while a temp file exists.
+    threads = [threading.Thread(target=write, args=(i,), daemon=True) for i in range(3)]
+    for thread in threads:
+        thread.start()
     print("ready", flush=True)
-    for i in range(200_000):
-        cache.set_bucket(buckets[i % len(buckets)])
+    for thread in threads:
+        thread.join()
     sys.exit("was not killed")
 ''')
 
@@ -470,17 +487,18 @@ def test_sigkilled_writer_leaves_no_partial_entry(tmp_path, package_warnings):
     spec_path.write_text(json.dumps(BIG))
 
     env = Environment()
-    seed = jinja_bccache.FileSystemBytecodeCache(str(seed_dir))
+    seeds = [jinja_bccache.FileSystemBytecodeCache(str(seed_dir), f"v{v}_%s") for v in (0, 1)]
     expected = [{}, {}]
     for name, sources in BIG.items():
         for version, source in enumerate(sources):
             code = env.compile(source, name)
             template = env.template_class.from_code(env, code, env.make_globals(None))
             expected[version][name] = template.render(BIG_CONTEXT)
-            bucket = seed.get_bucket(env, name, None, source)
+            bucket = seeds[version].get_bucket(env, name, None, source)
             bucket.code = code
-            seed.set_bucket(bucket)
-    assert all(os.path.getsize(seed_dir / f) > 250_000 for f in os.listdir(seed_dir))
+            seeds[version].set_bucket(bucket)
+    sizes = [os.path.getsize(seed_dir / f) for f in os.listdir(seed_dir)]
+    assert len(sizes) == 4 and min(sizes) > 250_000, sizes
 
     known = entry_names(cache_dir, BIG)
     rng = random.Random(424242)

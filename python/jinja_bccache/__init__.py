@@ -15,7 +15,19 @@ from ._bucket import Bucket
 from ._core import jinja_bccache as _jinja_bccache
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
-from ._memcached import MemcachedBytecodeCache
+from ._warm import WarmSummary, warm
+from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
+
+from ._core import native as _native
+
+#: ``set_memory_cache(max_bytes) -> previous``: the budget of the in-process layer of
+#: unmarshalled code (bytes of serialized entries; 0 turns it off). Default 32 MiB, or
+#: ``$JINJA_BCCACHE_MEMORY_BYTES``.
+set_memory_cache = _native.set_memory_cache
+#: ``memory_cache_info() -> (entries, bytes, max_bytes)``.
+memory_cache_info = _native.memory_cache_info
+#: ``memory_cache_clear()``: empty the in-process layer (``clear()`` on a cache does it too).
+memory_cache_clear = _native.memory_cache_clear
 
 bc_version: int = _jinja_bccache.bc_version
 bc_magic: bytes = _jinja_bccache.bc_magic
@@ -26,7 +38,14 @@ __all__ = [
     "FileSystemBytecodeCache",
     "FromStringCacheMixin",
     "MemcachedBytecodeCache",
+    "WarmSummary",
+    "MemcachedClient",
+    "MemcachedError",
     "bc_magic",
     "bc_version",
     "cached_from_string",
+    "memory_cache_clear",
+    "memory_cache_info",
+    "set_memory_cache",
+    "warm",
 ]

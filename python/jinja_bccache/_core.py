@@ -4,6 +4,8 @@ The entry format (magic, pickled checksum, marshal payload) is Jinja's bytecode 
 The magic itself is taken from the installed Jinja so that both write identical bytes.
 """
 
+import os
+
 from jinja2 import bccache as jinja_bccache
 
 from . import _native as native
@@ -18,5 +20,9 @@ if jinja_bccache.bc_version != SUPPORTED_BC_VERSION:
     )
 
 native.configure(jinja_bccache.bc_magic)
+
+# Operators can size (or, with 0, switch off) the in-process layer without touching code.
+if os.environ.get("JINJA_BCCACHE_MEMORY_BYTES"):
+    native.set_memory_cache(int(os.environ["JINJA_BCCACHE_MEMORY_BYTES"]))
 
 __all__ = ["jinja_bccache", "native"]

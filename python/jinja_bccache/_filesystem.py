@@ -55,7 +55,10 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
             directory = self._get_default_cache_dir()
         self.directory = directory
         self.pattern = pattern
-        self._store = _make_store(directory, pattern, self.secret, isolate_environments)
+        self._counters = native.Counters()
+        self._store = _make_store(
+            directory, pattern, self.secret, isolate_environments, self._counters
+        )
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -73,7 +76,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         if name in _STORE_SETTINGS and "_store" in self.__dict__:
             settings: t.Dict[str, t.Any] = {n: getattr(self, n, None) for n in _STORE_SETTINGS}
             settings[name] = check_secret(value) if name == "secret" else value
-            super().__setattr__("_store", _make_store(**settings))
+            super().__setattr__("_store", _make_store(**settings, counters=self._counters))
             value = settings[name]
         super().__setattr__(name, value)
 
@@ -125,14 +128,10 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         if self._native_path and type(bucket).load_bytecode in PLAIN_LOADERS:
             bucket.code = self._store.load(bucket.key, bucket.checksum)
             return
-        filename = self._get_cache_filename(bucket)
-        data = native.read_entry(filename)
-        if data is not None:
-            body = native.unseal(
-                data, bucket.key, self.secret, not self.isolate_environments, filename
-            )
-            if body is not None:
-                bucket.load_bytecode(BytesIO(body))
+        body = self._store.read_path(self._get_cache_filename(bucket), bucket.key)
+        if body is not None:
+            bucket.load_bytecode(BytesIO(body))
+        self._counters.add("hits" if bucket.code is not None else "misses")
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         if self._native_path and type(bucket).write_bytecode in PLAIN_WRITERS:
@@ -140,18 +139,44 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
                 raise TypeError("can't write empty bucket")
             self._store.dump(bucket.key, bucket.checksum, bucket.code)
             return
-        data = native.seal(sealable_entry(bucket), bucket.key, self.secret)
-        native.write_entry(self._get_cache_filename(bucket), data)
+        self._store.write_path(self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket))
 
     def clear(self) -> None:
         self._store.clear()
+
+    def prune(
+        self,
+        max_age: t.Optional[float] = None,
+        max_entries: t.Optional[int] = None,
+        max_bytes: t.Optional[int] = None,
+    ) -> t.Tuple[int, int]:
+        """Remove this pattern's least recently used entries until none is older than
+        ``max_age`` seconds and at most ``max_entries`` entries and ``max_bytes`` bytes remain.
+        Returns ``(entries removed, bytes freed)``.
+
+        Recency is the entry's access time, which hits refresh (at most one ``futimens`` per
+        entry per hour, so ``noatime``/``relatime`` mounts do not matter). Entries left behind
+        by old configurations or Jinja versions are never hit again and age out.
+        """
+        return self._store.prune(max_age, max_entries, max_bytes)  # type: ignore[no-any-return]
+
+    def stats(self) -> t.Dict[str, int]:
+        """What this cache object has done since it was created: ``hits`` (of which
+        ``memory_hits`` came from the in-process layer), ``misses``, ``rejected`` (damaged,
+        unsigned or forged entries, also counted as misses), ``writes``, ``errors``,
+        ``bytes_read`` and ``bytes_written``."""
+        return self._counters.snapshot()
 
 
 _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
 
 
 def _make_store(
-    directory: t.Any, pattern: t.Any, secret: t.Optional[bytes], isolate_environments: bool
+    directory: t.Any,
+    pattern: t.Any,
+    secret: t.Optional[bytes],
+    isolate_environments: bool,
+    counters: t.Any,
 ) -> t.Any:
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
@@ -161,7 +186,7 @@ def _make_store(
             f"directory must be str or os.PathLike[str], not {type(directory).__name__}"
         )
     # Entries without a trailer are stock Jinja's: accepted only while sharing Jinja's keys.
-    return native.FsStore(path, pattern, secret, not isolate_environments)
+    return native.FsStore(path, pattern, secret, not isolate_environments, counters)
 
 
 def _unsafe_dir() -> "t.NoReturn":

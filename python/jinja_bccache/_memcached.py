@@ -5,18 +5,24 @@ import typing as t
 from ._base import BytecodeCache
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
 from ._core import jinja_bccache, native
+from ._native import MemcachedClient, MemcachedError
 
 if t.TYPE_CHECKING:
     import typing_extensions as te
     from jinja2 import Environment
 
     class _MemcachedClient(te.Protocol):
-        def get(self, key: str) -> bytes: ...
+        def get(self, key: str) -> t.Optional[bytes]: ...
 
         def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> None: ...
 
 
+__all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
+
 logger = logging.getLogger("jinja_bccache.memcached")
+
+#: Length of the keys ``get_bucket`` computes (hex SHA-1), which follow the prefix.
+_KEY_LENGTH = 40
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -45,11 +51,16 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     ``timeout`` is passed to ``set`` only when it is not ``None``. Client errors are
     swallowed (and logged, rate-limited) unless ``ignore_memcache_errors`` is false, in which
     case the client's own exception propagates. :meth:`clear` does nothing, as in Jinja.
+
+    With a :class:`MemcachedClient`, the prefix is checked when it is set (a key made of it
+    and a cache key must be a valid memcached key: ``ValueError`` otherwise), entries are
+    fetched, verified and unmarshalled in one native call, and errors it does not swallow are
+    :class:`MemcachedError`.
     """
 
     def __init__(
         self,
-        client: "_MemcachedClient",
+        client: t.Union["_MemcachedClient", MemcachedClient],
         prefix: str = "jinja2/bytecode/",
         timeout: t.Optional[int] = None,
         ignore_memcache_errors: bool = True,
@@ -61,14 +72,38 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         super().__init__(
             isolate_environments=isolate_environments, fingerprint=fingerprint, secret=secret
         )
-        self.client = client
-        self.prefix = prefix
+        # Jinja types ``client`` with a protocol whose ``get`` returns bytes; every real client
+        # (this one included) returns None on a miss, which Jinja's own code expects.
+        self.client = client  # type: ignore[assignment]
+        self.prefix = prefix  # checked by __setattr__ for a MemcachedClient
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
         self._log_error = _RateLimitedLog()
 
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        if name in ("client", "prefix"):
+            client = value if name == "client" else self.__dict__.get("client")
+            prefix = value if name == "prefix" else self.__dict__.get("prefix")
+            if type(client) is MemcachedClient and prefix is not None:
+                _check_prefix(prefix)
+        super().__setattr__(name, value)
+
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
+        client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
+        if type(client) is MemcachedClient and type(bucket).load_bytecode in PLAIN_LOADERS:
+            answered, code = client._load_code(
+                key,
+                bucket.key,
+                bucket.checksum,
+                self.secret,
+                not self.isolate_environments,
+                not self.ignore_memcache_errors,
+            )
+            # After a swallowed failure the bucket is left alone, as with any client.
+            if answered:
+                bucket.code = code
+            return
         try:
             value = self.client.get(key)
         except Exception as exc:
@@ -100,6 +135,22 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
+        client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
+        if (
+            type(client) is MemcachedClient
+            and type(bucket).write_bytecode in PLAIN_WRITERS
+            and bucket.code is not None
+        ):
+            client._dump_code(
+                key,
+                bucket.key,
+                bucket.checksum,
+                bucket.code,
+                self.secret,
+                self.timeout,
+                not self.ignore_memcache_errors,
+            )
+            return
         if type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None:
             value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
         else:
@@ -113,3 +164,14 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             if not self.ignore_memcache_errors:
                 raise
             self._log_error("set", key, exc)
+
+
+def _check_prefix(prefix: t.Any) -> None:
+    """A prefix that cannot start a memcached key would make every get and set fail: refuse
+    it when the cache is configured, not at the first render."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be str, not {type(prefix).__name__}")
+    try:
+        native.check_memcached_key(prefix + "0" * _KEY_LENGTH)
+    except ValueError as exc:
+        raise ValueError(f"prefix {prefix!r} cannot start a memcached key: {exc}") from None

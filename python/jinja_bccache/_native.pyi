@@ -3,18 +3,23 @@
 import typing as t
 
 __all__ = [
+    "Counters",
     "FsStore",
+    "MemcachedClient",
+    "MemcachedError",
+    "check_memcached_key",
     "cache_key",
     "configure",
     "dump_sealed",
     "load_sealed",
+    "memory_cache_clear",
+    "memory_cache_info",
     "seal",
+    "set_memory_cache",
     "unseal",
     "entry_dump",
     "entry_load",
-    "read_entry",
     "source_checksum",
-    "write_entry",
 ]
 
 def configure(bc_magic: bytes) -> None: ...
@@ -22,6 +27,9 @@ def cache_key(name: str, filename: t.Optional[object] = None) -> str: ...
 def source_checksum(source: str) -> str: ...
 def entry_load(data: t.Optional[bytes], checksum: object) -> t.Any: ...
 def entry_dump(checksum: object, code: t.Any) -> bytes: ...
+def set_memory_cache(max_bytes: int) -> int: ...
+def memory_cache_info() -> t.Tuple[int, int, int]: ...
+def memory_cache_clear() -> None: ...
 def seal(entry: bytes, key: str, secret: t.Optional[bytes]) -> bytes: ...
 def unseal(
     entry: bytes, key: str, secret: t.Optional[bytes], accept_plain: bool, place: str
@@ -35,13 +43,16 @@ def load_sealed(
     place: str,
 ) -> t.Any: ...
 def dump_sealed(checksum: object, code: t.Any, key: str, secret: t.Optional[bytes]) -> bytes: ...
-def read_entry(path: str) -> t.Optional[bytes]: ...
-def write_entry(path: str, data: bytes) -> None: ...
 
 @t.final
 class FsStore:
     def __new__(
-        cls, directory: str, pattern: str, secret: t.Optional[bytes], accept_plain: bool
+        cls,
+        directory: str,
+        pattern: str,
+        secret: t.Optional[bytes],
+        accept_plain: bool,
+        counters: Counters,
     ) -> FsStore: ...
     def get(
         self, name: str, filename: t.Optional[object], source: str, isolation: t.Optional[str]
@@ -49,3 +60,80 @@ class FsStore:
     def load(self, key: str, checksum: object) -> t.Any: ...
     def dump(self, key: str, checksum: object, code: t.Any) -> None: ...
     def clear(self) -> int: ...
+    def read_path(self, path: str, key: str) -> t.Optional[bytes]: ...
+    def write_path(self, path: str, key: str, entry: bytes) -> None: ...
+    def prune(
+        self,
+        max_age: t.Optional[float] = None,
+        max_entries: t.Optional[int] = None,
+        max_bytes: t.Optional[int] = None,
+    ) -> t.Tuple[int, int]: ...
+
+@t.final
+class Counters:
+    def __new__(cls) -> Counters: ...
+    def add(self, name: str, n: int = 1) -> None: ...
+    def snapshot(self) -> t.Dict[str, int]: ...
+
+class MemcachedError(OSError):
+    """A memcached server failed, timed out or is marked down. The message names the server."""
+
+@t.final
+class MemcachedClient:
+    """A memcached client in Rust, for :class:`jinja_bccache.MemcachedBytecodeCache` (which
+    talks to it natively) or any code using Jinja's client interface.
+
+    ``servers`` are ``"host:port"`` strings; keys are spread over them by rendezvous hashing,
+    the same way as pymemcache's ``HashClient``. A server that fails is skipped for
+    ``retry_interval`` seconds (its keys go to the next server in their preference order),
+    then probed by one request. Timeouts are in seconds. Values (after compression) over
+    ``max_value_size`` bytes are not stored. ``compress_threshold`` (bytes, off by default)
+    zlib-compresses values at least that large, flagged so pymemcache's ``CompressedSerde``
+    and python-memcached read them. Safe to share between threads and across ``fork()``.
+    """
+
+    def __new__(
+        cls,
+        servers: t.Sequence[str],
+        *,
+        connect_timeout: float = ...,
+        timeout: float = ...,
+        retry_interval: float = ...,
+        max_value_size: int = ...,
+        compress_threshold: t.Optional[int] = None,
+        max_idle: int = ...,
+    ) -> MemcachedClient: ...
+    def get(self, key: str) -> t.Optional[bytes]:
+        """The value stored under ``key``, or ``None``; :class:`MemcachedError` on failure."""
+    def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> None:
+        """Store ``value`` for ``timeout`` seconds (``None`` or 0: no expiry; over 30 days is
+        sent as an absolute time); :class:`MemcachedError` on failure."""
+    def stats(self) -> t.Dict[str, int]:
+        """Counters: requests, hits, misses, errors, timeouts, failovers, skipped writes..."""
+    @property
+    def servers(self) -> t.List[str]: ...
+    def server_for(self, key: str) -> str:
+        """The server ``key`` lives on while all are up (the same as pymemcache's HashClient)."""
+    def down_servers(self) -> t.List[str]:
+        """The servers currently skipped after a failure."""
+    def _load_code(
+        self,
+        key: str,
+        bucket_key: str,
+        checksum: object,
+        secret: t.Optional[bytes],
+        accept_plain: bool,
+        raise_errors: bool,
+    ) -> t.Tuple[bool, t.Any]: ...
+    def _dump_code(
+        self,
+        key: str,
+        bucket_key: str,
+        checksum: object,
+        code: t.Any,
+        secret: t.Optional[bytes],
+        timeout: t.Optional[int],
+        raise_errors: bool,
+    ) -> None: ...
+
+def check_memcached_key(key: str) -> None: ...

@@ -119,15 +119,20 @@ pub fn decode<'py>(
 /// Like `decode`, for an entry without a trailer: the payload must be exactly one marshalled
 /// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, so this
 /// reads through a BytesIO and checks the position; only stock Jinja's entries come here.
+enum Exact<'py> {
+    Code(Bound<'py, PyAny>),
+    Mismatch,
+    Trailing,
+}
+
 fn decode_exact<'py>(
     py: Python<'py>,
     entry: &[u8],
     checksum: &Bound<'py, PyAny>,
-    place: &dyn std::fmt::Display,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
+) -> PyResult<Exact<'py>> {
     let ck = checksum_pickle(checksum)?;
     let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
-        return Ok(None);
+        return Ok(Exact::Mismatch);
     };
     static BYTES_IO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -135,13 +140,12 @@ fn decode_exact<'py>(
         .import(py, "io", "BytesIO")?
         .call1((PyBytes::new(py, payload),))?;
     let Ok(code) = LOAD.import(py, "marshal", "load")?.call1((&file,)) else {
-        return Ok(None);
+        return Ok(Exact::Mismatch);
     };
     if file.call_method0("tell")?.extract::<usize>()? != payload.len() {
-        log::warn!("refusing cache entry {place}: bytes after its payload (a damaged trailer?)");
-        return Ok(None);
+        return Ok(Exact::Trailing);
     }
-    Ok(Some(code))
+    Ok(Exact::Code(code))
 }
 
 /// Frame `code` into an entry: magic, pickled checksum, `marshal.dumps(code)`.
@@ -198,17 +202,70 @@ pub fn open_and_decode<'py>(
     accept_plain: bool,
     place: &dyn std::fmt::Display,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match seal::open(entry, key, secret, accept_plain) {
-        Ok(seal::Opened::Sealed(body)) => decode(py, body, checksum),
-        Ok(seal::Opened::Plain(body)) => decode_exact(py, body, checksum, place),
-        Err(rejected) => {
+    open_and_classify(py, entry, key, checksum, secret, accept_plain, place).map(Outcome::code)
+}
+
+/// What loading an entry came to, for the counters.
+pub enum Outcome<'py> {
+    Hit(Bound<'py, PyAny>),
+    /// Outdated (another source) or not for this interpreter: an ordinary miss.
+    Miss,
+    /// Damaged, unsigned or forged: refused and logged.
+    Rejected,
+}
+
+impl<'py> Outcome<'py> {
+    pub fn code(self) -> Option<Bound<'py, PyAny>> {
+        match self {
+            Outcome::Hit(code) => Some(code),
+            Outcome::Miss | Outcome::Rejected => None,
+        }
+    }
+}
+
+/// `open_and_decode`, telling a refused entry from an outdated one.
+pub fn open_and_classify<'py>(
+    py: Python<'py>,
+    entry: &[u8],
+    key: &str,
+    checksum: &Bound<'py, PyAny>,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+    place: &dyn std::fmt::Display,
+) -> PyResult<Outcome<'py>> {
+    let code = match open_logged(entry, key, secret, accept_plain, place) {
+        Some(seal::Opened::Sealed(body)) => decode(py, body, checksum)?,
+        Some(seal::Opened::Plain(body)) => {
+            match decode_exact(py, body, checksum)? {
+                Exact::Code(code) => Some(code),
+                Exact::Mismatch => None,
+                Exact::Trailing => {
+                    log::warn!("refusing cache entry {place}: bytes after its payload (a damaged trailer?)");
+                    return Ok(Outcome::Rejected);
+                }
+            }
+        }
+        None => return Ok(Outcome::Rejected),
+    };
+    Ok(code.map_or(Outcome::Miss, Outcome::Hit))
+}
+
+/// `seal::open`, logging a refusal with `place` (a path or memcached key).
+pub fn open_logged<'a>(
+    entry: &'a [u8],
+    key: &str,
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+    place: &dyn std::fmt::Display,
+) -> Option<seal::Opened<'a>> {
+    seal::open(entry, key, secret, accept_plain)
+        .map_err(|rejected| {
             log::warn!(
                 "refusing cache entry {place}: {}; recompiling",
                 rejected.reason()
-            );
-            Ok(None)
-        }
-    }
+            )
+        })
+        .ok()
 }
 
 /// Frame and seal `code` into an entry for `key`.
@@ -243,16 +300,8 @@ pub fn unseal<'py>(
     accept_plain: bool,
     place: &str,
 ) -> Option<Bound<'py, PyBytes>> {
-    match seal::open(entry, key, secret, accept_plain) {
-        Ok(opened) => Some(PyBytes::new(py, opened.body())),
-        Err(rejected) => {
-            log::warn!(
-                "refusing cache entry {place}: {}; recompiling",
-                rejected.reason()
-            );
-            None
-        }
-    }
+    open_logged(entry, key, secret, accept_plain, &place)
+        .map(|opened| PyBytes::new(py, opened.body()))
 }
 
 /// `load_sealed(entry, key, checksum, secret, accept_plain, place)`: the code, or None.

@@ -6,10 +6,19 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::entry::{encode_sealed, key_of, open_and_decode, utf8};
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+
+use pyo3::types::PyString;
+
+use super::counters::Counters;
+use super::entry::{encode_sealed, key_of, open_and_classify, open_logged, utf8, Outcome};
+use super::memory;
 use crate::error::Error;
 use crate::fs;
 use crate::keys::{self, FilePattern};
+use crate::seal;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct FsStore {
@@ -19,19 +28,27 @@ pub struct FsStore {
     secret: Option<Vec<u8>>,
     /// Entries without a trailer (stock Jinja's) are accepted: Jinja-compatible keys only.
     accept_plain: bool,
+    /// Shared with the stores that replace this one when the cache's settings change.
+    counters: Py<Counters>,
 }
 
 /// A read error other than "nothing there" (EIO, ENAMETOOLONG, ...) costs a recompile, not a
 /// failed render: Jinja's contract for load_bytecode is to leave the bucket empty.
-fn read_or_miss(py: Python<'_>, path: &Path) -> Option<Vec<u8>> {
+fn read_or_miss(py: Python<'_>, path: &Path, counters: &Counters) -> Option<Vec<u8>> {
     match py.detach(|| fs::read_entry(path)) {
-        Ok(data) => data,
-        Err(Error::Io { path, source }) => {
-            log::warn!("cannot read cache entry {}: {}", path.display(), source);
-            None
+        Ok(Some(data)) => {
+            Counters::bump(&counters.bytes_read, data.len() as u64);
+            Some(data)
         }
+        Ok(None) => None,
         Err(err) => {
-            log::warn!("cannot read cache entry {}: {:?}", path.display(), err);
+            Counters::bump(&counters.errors, 1);
+            match err {
+                Error::Io { path, source } => {
+                    log::warn!("cannot read cache entry {}: {}", path.display(), source)
+                }
+                other => log::warn!("cannot read cache entry {}: {:?}", path.display(), other),
+            }
             None
         }
     }
@@ -49,19 +66,74 @@ impl FsStore {
         key: &str,
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match read_or_miss(py, path) {
-            Some(entry) => open_and_decode(
-                py,
-                &entry,
-                key,
-                checksum,
-                self.secret.as_deref(),
-                self.accept_plain,
-                &path.display(),
-            ),
-            None => Ok(None),
+        let counters = self.counters.get();
+        let checksum_text = checksum
+            .cast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_str().ok());
+        if let Some(text) = checksum_text {
+            if let Some(code) = memory::get(py, key, text) {
+                Counters::bump(&counters.hits, 1);
+                Counters::bump(&counters.memory_hits, 1);
+                return Ok(Some(code));
+            }
+        }
+        let mut weight = 0;
+        let outcome = match read_or_miss(py, path, counters) {
+            Some(entry) => {
+                weight = entry.len();
+                open_and_classify(
+                    py,
+                    &entry,
+                    key,
+                    checksum,
+                    self.secret.as_deref(),
+                    self.accept_plain,
+                    &path.display(),
+                )?
+            }
+            None => Outcome::Miss,
+        };
+        match &outcome {
+            Outcome::Hit(code) => {
+                Counters::bump(&counters.hits, 1);
+                if let Some(text) = checksum_text {
+                    memory::put(code, key, text, weight);
+                }
+            }
+            Outcome::Miss => Counters::bump(&counters.misses, 1),
+            Outcome::Rejected => {
+                Counters::bump(&counters.rejected, 1);
+                Counters::bump(&counters.misses, 1);
+            }
+        }
+        Ok(outcome.code())
+    }
+
+    fn write(&self, py: Python<'_>, path: &Path, entry: &[u8]) -> PyResult<()> {
+        let counters = self.counters.get();
+        match py.detach(|| fs::write_entry(path, entry)) {
+            Ok(()) => {
+                Counters::bump(&counters.writes, 1);
+                Counters::bump(&counters.bytes_written, entry.len() as u64);
+                Ok(())
+            }
+            Err(err) => {
+                Counters::bump(&counters.errors, 1);
+                Err(err.into())
+            }
         }
     }
+}
+
+fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
+    value
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                PyValueError::new_err(format!("{what} must be a non-negative number of seconds"))
+            })
+        })
+        .transpose()
 }
 
 #[pymethods]
@@ -72,6 +144,7 @@ impl FsStore {
         pattern: &str,
         secret: Option<Vec<u8>>,
         accept_plain: bool,
+        counters: Py<Counters>,
     ) -> PyResult<Self> {
         let pattern = FilePattern::parse(pattern).map_err(Error::Value)?;
         Ok(FsStore {
@@ -79,6 +152,7 @@ impl FsStore {
             pattern,
             secret,
             accept_plain,
+            counters,
         })
     }
 
@@ -128,25 +202,62 @@ impl FsStore {
         code: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let entry = encode_sealed(checksum, code, key, self.secret.as_deref())?;
-        let path = self.path(key);
-        py.detach(|| fs::write_entry(&path, &entry))?;
+        self.write(py, &self.path(key), &entry)?;
+        // the process that compiled a template loads it next from memory, like the others
+        if let Ok(text) = checksum.cast::<PyString>() {
+            memory::put(code, key, text.to_str()?, entry.len());
+        }
         Ok(())
+    }
+
+    /// For subclasses that name their files themselves: the verified body of the entry at
+    /// `path` (bytes, without its trailer), or None. Hits and misses are counted by the caller.
+    fn read_path<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        key: &str,
+    ) -> Option<Bound<'py, PyBytes>> {
+        let entry = read_or_miss(py, &path, self.counters.get())?;
+        let opened = open_logged(
+            &entry,
+            key,
+            self.secret.as_deref(),
+            self.accept_plain,
+            &path.display(),
+        );
+        if opened.is_none() {
+            Counters::bump(&self.counters.get().rejected, 1);
+        }
+        opened.map(|opened| PyBytes::new(py, opened.body()))
+    }
+
+    /// For subclasses that name their files themselves: seal `entry` and write it to `path`.
+    fn write_path(&self, py: Python<'_>, path: PathBuf, key: &str, entry: Vec<u8>) -> PyResult<()> {
+        let sealed = seal::seal(entry, key, self.secret.as_deref());
+        self.write(py, &path, &sealed)
     }
 
     /// Remove this pattern's entries; returns how many.
     fn clear(&self, py: Python<'_>) -> PyResult<usize> {
+        memory::forget_all();
         Ok(py.detach(|| fs::clear(&self.dir, &self.pattern))?)
     }
-}
 
-/// The entry file at `path` (bytes), or None when there is nothing to load.
-#[pyfunction]
-pub fn read_entry<'py>(py: Python<'py>, path: PathBuf) -> Option<Bound<'py, PyBytes>> {
-    read_or_miss(py, &path).map(|data| PyBytes::new(py, &data))
-}
-
-/// Write `data` to `path` atomically (temp file + rename).
-#[pyfunction]
-pub fn write_entry(py: Python<'_>, path: PathBuf, data: Vec<u8>) -> PyResult<()> {
-    Ok(py.detach(|| fs::write_entry(&path, &data))?)
+    /// Remove least recently used entries; returns `(entries removed, bytes freed)`.
+    #[pyo3(signature = (max_age=None, max_entries=None, max_bytes=None))]
+    fn prune(
+        &self,
+        py: Python<'_>,
+        max_age: Option<f64>,
+        max_entries: Option<usize>,
+        max_bytes: Option<u64>,
+    ) -> PyResult<(usize, u64)> {
+        let limits = fs::PruneLimits {
+            max_age: seconds(max_age, "max_age")?,
+            max_entries,
+            max_bytes,
+        };
+        Ok(py.detach(|| fs::prune(&self.dir, &self.pattern, limits))?)
+    }
 }

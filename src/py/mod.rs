@@ -1,7 +1,10 @@
 //! The Python-facing layer: thin wrappers that convert arguments and map errors.
 
+mod counters;
 mod entry;
 mod filesystem;
+mod memcached_client;
+mod memory;
 
 use pyo3::prelude::*;
 
@@ -15,8 +18,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(entry::unseal, m)?)?;
     m.add_function(wrap_pyfunction!(entry::load_sealed, m)?)?;
     m.add_function(wrap_pyfunction!(entry::dump_sealed, m)?)?;
-    m.add_function(wrap_pyfunction!(filesystem::read_entry, m)?)?;
-    m.add_function(wrap_pyfunction!(filesystem::write_entry, m)?)?;
     m.add_class::<filesystem::FsStore>()?;
+    m.add_class::<memcached_client::MemcachedClientPy>()?;
+    m.add(
+        "MemcachedError",
+        m.py().get_type::<memcached_client::MemcachedError>(),
+    )?;
+    m.add_function(wrap_pyfunction!(memcached_client::check_memcached_key, m)?)?;
+    m.add_class::<counters::Counters>()?;
+    m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
     Ok(())
 }

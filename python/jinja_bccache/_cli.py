@@ -1,0 +1,140 @@
+"""The command line (see ``__main__``). Exit status: 0 done, 1 a template failed to compile,
+2 a usage or loading error."""
+
+import argparse
+import fnmatch
+import importlib
+import os
+import sys
+import time
+import typing as t
+
+from jinja2 import Environment
+
+from ._filesystem import FileSystemBytecodeCache
+from ._warm import warm
+
+DEFAULT_PATTERN = "__jinja2_%s.cache"
+
+# Age buckets of the stats command, in seconds.
+_AGES = [("< 1 hour", 3600), ("< 1 day", 86400), ("< 1 week", 7 * 86400), ("< 30 days", 30 * 86400)]
+
+
+def _load_environment(spec: str) -> Environment:
+    """``module:attr`` naming an Environment, or a zero-argument callable returning one."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(f"error: expected MODULE:ATTR, got {spec!r}")
+    sys.path.insert(0, os.getcwd())  # as `python -m` does for the application's own modules
+    obj: t.Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Environment) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Environment):
+        raise SystemExit(f"error: {spec} is not a jinja2.Environment nor a factory returning one")
+    return obj
+
+
+def _progress_bar(stream: t.TextIO) -> t.Callable[[int, int], None]:
+    def draw(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return draw
+
+
+def _cmd_warm(args: argparse.Namespace) -> int:
+    env = _load_environment(args.environment)
+    extensions = args.extensions.split(",") if args.extensions else None
+    filter_func = (lambda n: fnmatch.fnmatchcase(n, args.filter)) if args.filter else None
+    names = env.list_templates(extensions=extensions, filter_func=filter_func)
+    progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    started = time.perf_counter()
+    summary = warm(env, names, jobs=args.jobs, progress=progress)
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(summary.compiled)} compiled, {len(summary.already_warm)} already warm, "
+        f"{len(summary.failed)} failed ({elapsed:.1f} s)"
+    )
+    for name, reason in summary.failed:
+        print(f"FAILED {name}: {reason}")
+    return 0 if summary.ok else 1
+
+
+def _entries(directory: str, pattern: str) -> t.List[os.stat_result]:
+    prefix, _, suffix = pattern.replace("%%", "\0").partition("%s")
+    prefix, suffix = prefix.replace("\0", "%"), suffix.replace("\0", "%")
+    found = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            name = entry.name
+            if (name.startswith(prefix) and name.endswith(suffix)
+                    and len(name) >= len(prefix) + len(suffix) and not name.endswith(".tmp")
+                    and entry.is_file(follow_symlinks=False)):
+                found.append(entry.stat(follow_symlinks=False))
+    return found
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
+    stats = _entries(args.directory, args.pattern)
+    now = time.time()
+    total = sum(s.st_size for s in stats)
+    print(f"{args.directory}: {len(stats)} entries, {total / 1024:.1f} KiB")
+    if stats:
+        print(f"  largest {max(s.st_size for s in stats) / 1024:.1f} KiB, "
+              f"mean {total / len(stats) / 1024:.1f} KiB")
+    print("  last used (access time):")
+    counts = [0] * (len(_AGES) + 1)
+    for s in stats:
+        age = now - s.st_atime
+        index = next((i for i, (_, limit) in enumerate(_AGES) if age < limit), len(_AGES))
+        counts[index] += 1
+    for (label, _), count in zip(_AGES + [("older", 0)], counts):
+        print(f"    {label:<10} {count}")
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    if args.max_age is None and args.max_entries is None and args.max_bytes is None:
+        raise SystemExit("error: give at least one of --max-age, --max-entries, --max-bytes")
+    cache = FileSystemBytecodeCache(args.directory, args.pattern)
+    removed, freed = cache.prune(args.max_age, args.max_entries, args.max_bytes)
+    print(f"removed {removed} entries, freed {freed / 1024:.1f} KiB")
+    return 0
+
+
+def main(argv: t.Optional[t.List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jinja_bccache", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("warm", help="compile every template of an Environment into its cache")
+    p.add_argument("environment", help="MODULE:ATTR of an Environment or of a factory returning one")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--filter", help="only template names matching this glob")
+    p.add_argument("--extensions", help="only these extensions, comma-separated (e.g. html,txt)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_warm)
+
+    for name, run, text in [("stats", _cmd_stats, "summarize a cache directory"),
+                            ("prune", _cmd_prune, "remove least recently used entries")]:
+        p = commands.add_parser(name, help=text)
+        p.add_argument("directory")
+        p.add_argument("--pattern", default=DEFAULT_PATTERN, help=f"default {DEFAULT_PATTERN}")
+        if name == "prune":
+            p.add_argument("--max-age", type=float, help="seconds since last use")
+            p.add_argument("--max-entries", type=int)
+            p.add_argument("--max-bytes", type=int)
+        p.set_defaults(run=run)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (OSError, ValueError, TypeError, ImportError, AttributeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,527 @@
+//! The native memcached client: the `memcache` crate's meta-protocol engine (lazy dialing on
+//! the calling thread, a deadline per exchange, a connection dropped on any error), with what
+//! a bytecode cache shared by a fleet also needs: pymemcache-compatible routing, a circuit
+//! breaker per server, fork safety, size and key checks, and counters. No Python here.
+
+pub mod breaker;
+mod pool;
+pub mod protocol;
+pub mod routing;
+pub mod stats;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use memcache::exp::{self, MetaClient};
+
+use breaker::{Admission, Breaker};
+use pool::Pools;
+use stats::{bump, Stats};
+
+/// Settings, with the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub retry_interval: Duration,
+    pub max_value_size: usize,
+    pub compress_threshold: Option<usize>,
+    pub max_idle: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            // A memcached on the same network answers a connect in well under a millisecond;
+            // waiting longer only makes a dead server expensive.
+            connect_timeout: Duration::from_millis(250),
+            // A 1 MiB value crosses a gigabit link in ~10 ms.
+            timeout: Duration::from_millis(500),
+            // A dead server costs at most one timeout per interval per process, and a restarted
+            // one is used again within it.
+            retry_interval: Duration::from_secs(2),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            compress_threshold: None,
+            max_idle: 8,
+        }
+    }
+}
+
+/// memcached's default item limit (`-I 1m`) covers key, value and ~60 bytes of header: 1 KiB
+/// of headroom fits any key up to 250 bytes.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024 - 1024;
+
+/// What went wrong with a request, for the caller to turn into a miss or an exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The server (and every fallback) is marked down: nothing was sent.
+    Down,
+    Timeout,
+    /// Refused, reset, closed mid-reply, unresolvable, garbled reply.
+    Connection,
+    /// The server answered with an error (and stays in use).
+    Server,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub server: String,
+    pub kind: FailureKind,
+    pub detail: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "memcached server {}: {}", self.server, self.detail)
+    }
+}
+
+/// What became of a write that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Yes,
+    /// Larger than `max_value_size`: not sent.
+    TooLarge,
+    /// The server declined (an add/replace/CAS condition; never for a plain set).
+    No,
+}
+
+pub struct Client {
+    servers: Vec<String>,
+    config: Config,
+    pools: Pools,
+    breakers: Vec<Breaker>,
+    stats: Stats,
+    epoch: Instant,
+    /// Last log of a server error / oversized value, for rate limiting (ms since `epoch` + 1).
+    last_server_error_log: AtomicU64,
+    last_too_large_log: AtomicU64,
+}
+
+/// Warnings that may repeat on every request are logged at most this often.
+const LOG_INTERVAL_MS: u64 = 30_000;
+
+impl Client {
+    pub fn new(servers: Vec<String>, config: Config) -> Result<Self, String> {
+        if servers.is_empty() {
+            return Err("at least one memcached server is required".into());
+        }
+        for server in &servers {
+            check_address(server)?;
+        }
+        let mut seen = servers.clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() != servers.len() {
+            return Err("the same memcached server is listed twice".into());
+        }
+        let builder = MetaClient::builder()
+            .connect_timeout(Some(config.connect_timeout))
+            .io_timeout(Some(config.timeout))
+            .max_idle(config.max_idle);
+        let interval = config.retry_interval.as_millis() as u64;
+        Ok(Client {
+            pools: Pools::new(servers.clone(), builder),
+            breakers: servers.iter().map(|_| Breaker::new(interval)).collect(),
+            servers,
+            config,
+            stats: Stats::default(),
+            epoch: Instant::now(),
+            last_server_error_log: AtomicU64::new(0),
+            last_too_large_log: AtomicU64::new(0),
+        })
+    }
+
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// The server `key` lives on while every server is up.
+    pub fn server_for(&self, key: &str) -> &str {
+        &self.servers[self.preference(key)[0]]
+    }
+
+    fn preference(&self, key: &str) -> Vec<usize> {
+        if self.servers.len() == 1 {
+            vec![0]
+        } else {
+            routing::preference(&self.servers, key)
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The servers currently skipped by their breaker.
+    pub fn down(&self) -> Vec<&str> {
+        self.servers
+            .iter()
+            .zip(&self.breakers)
+            .filter(|(_, breaker)| breaker.is_down())
+            .map(|(server, _)| server.as_str())
+            .collect()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The value stored under `key` (already validated), or None.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        bump(&self.stats.gets);
+        let found = self.run(key, |client| {
+            let result = client.get(key).send()?;
+            Ok(match (result.hit(), result.value) {
+                (true, Some(value)) => Some((value, result.client_flags.unwrap_or(0))),
+                _ => None,
+            })
+        })?;
+        let Some((value, flags)) = found else {
+            bump(&self.stats.misses);
+            return Ok(None);
+        };
+        if flags & protocol::FLAG_ZLIB == 0 {
+            bump(&self.stats.hits);
+            return Ok(Some(value));
+        }
+        // Another client may have stored a larger value than ours would: allow some headroom.
+        match protocol::decompress(&value, self.config.max_value_size.saturating_mul(64)) {
+            Some(value) => {
+                bump(&self.stats.hits);
+                Ok(Some(value))
+            }
+            None => {
+                bump(&self.stats.corrupt);
+                log::warn!(
+                    "memcached value {key:?} is flagged compressed but does not inflate; a miss"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Store `value` under `key` (already validated) for `ttl` seconds (0: no expiry).
+    pub fn set(&self, key: &str, value: &[u8], ttl: u64) -> Result<Stored, Failure> {
+        bump(&self.stats.sets);
+        let mut flags = 0;
+        let packed = match self.config.compress_threshold {
+            Some(threshold) if value.len() >= threshold => protocol::compress(value),
+            _ => None,
+        };
+        let value = match &packed {
+            Some(packed) => {
+                flags = protocol::FLAG_ZLIB;
+                packed.as_slice()
+            }
+            None => value,
+        };
+        if value.len() > self.config.max_value_size {
+            bump(&self.stats.too_large);
+            if self.may_log(&self.last_too_large_log) {
+                log::warn!(
+                    "not caching {key:?}: {} bytes is over max_value_size ({} bytes)",
+                    value.len(),
+                    self.config.max_value_size
+                );
+            }
+            return Ok(Stored::TooLarge);
+        }
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let wire_ttl = protocol::wire_ttl(ttl, unix_now);
+        let applied = self.run(key, |client| {
+            Ok(client
+                .set(key, value)
+                .ttl_raw(wire_ttl)
+                .client_flags(flags)
+                .send()?
+                .applied())
+        })?;
+        if !applied {
+            return Ok(Stored::No);
+        }
+        bump(&self.stats.stored);
+        if flags != 0 {
+            bump(&self.stats.compressed);
+        }
+        Ok(Stored::Yes)
+    }
+
+    /// Run one request for `key` on the first server of its preference order that is not
+    /// marked down.
+    fn run<T>(
+        &self,
+        key: &str,
+        request: impl FnOnce(&MetaClient) -> exp::Result<T>,
+    ) -> Result<T, Failure> {
+        let now = self.now_ms();
+        let order = self.preference(key);
+        let Some((rank, index)) = order
+            .iter()
+            .enumerate()
+            .find(|(_, &index)| self.breakers[index].admit(now) != Admission::Down)
+            .map(|(rank, &index)| (rank, index))
+        else {
+            bump(&self.stats.unavailable);
+            return Err(Failure {
+                server: self.servers[order[0]].clone(),
+                kind: FailureKind::Down,
+                detail: format!(
+                    "marked down after a failure, retried at most every {:.1} s (and no other server is up)",
+                    self.config.retry_interval.as_secs_f64()
+                ),
+            });
+        };
+        if rank > 0 {
+            bump(&self.stats.failovers);
+        }
+        bump(&self.stats.attempts);
+        let result = self
+            .pools
+            .client(index, || {
+                bump(&self.stats.pool_resets);
+                log::debug!("forked: dropped the connections inherited from the parent");
+            })
+            .and_then(request);
+        match result {
+            Ok(value) => {
+                self.server_answered(index);
+                Ok(value)
+            }
+            Err(error) => Err(self.failed(index, &error)),
+        }
+    }
+
+    fn server_answered(&self, index: usize) {
+        if self.breakers[index].succeed() {
+            bump(&self.stats.readmitted);
+            log::info!("memcached server {} is back in use", self.servers[index]);
+        }
+    }
+
+    fn failed(&self, index: usize, error: &exp::Error) -> Failure {
+        let server = self.servers[index].clone();
+        bump(&self.stats.errors);
+        if let exp::Error::Server(message) | exp::Error::Rejected(message) = root(error) {
+            bump(&self.stats.server_errors);
+            self.server_answered(index);
+            if self.may_log(&self.last_server_error_log) {
+                log::warn!("memcached server {server} refused a request: {message}");
+            }
+            return Failure {
+                server,
+                kind: FailureKind::Server,
+                detail: format!("refused: {message}"),
+            };
+        }
+        let timed_out = is_timeout(error);
+        let kind = if timed_out {
+            bump(&self.stats.timeouts);
+            FailureKind::Timeout
+        } else {
+            FailureKind::Connection
+        };
+        let detail = describe(error, &self.config);
+        // From the time of the failure, not of the request: a timeout takes longer than some
+        // retry intervals.
+        if self.breakers[index].trip(self.now_ms()) {
+            bump(&self.stats.marked_down);
+            log::warn!(
+                "memcached server {server} failed ({detail}); skipping it for {:.1} s",
+                self.config.retry_interval.as_secs_f64()
+            );
+        } else {
+            log::debug!("memcached server {server} still failing ({detail})");
+        }
+        Failure {
+            server,
+            kind,
+            detail,
+        }
+    }
+
+    /// Whether a rate-limited warning may be logged now.
+    fn may_log(&self, last: &AtomicU64) -> bool {
+        let now = self.now_ms() + 1;
+        let previous = last.load(Ordering::Relaxed);
+        (previous == 0 || now >= previous + LOG_INTERVAL_MS)
+            && last
+                .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// "host:port": what pymemcache names a server, so both route keys the same way.
+fn check_address(server: &str) -> Result<(), String> {
+    let port = server
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .and_then(|(_, port)| port.parse::<u16>().ok());
+    match port {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "memcached server must be \"host:port\", not {server:?}"
+        )),
+    }
+}
+
+/// The error under an `Ambiguous` wrapper: whether a write may have landed does not matter
+/// to a cache, what happened does.
+fn root(error: &exp::Error) -> &exp::Error {
+    match error {
+        exp::Error::Ambiguous { source, .. } => root(source),
+        other => other,
+    }
+}
+
+fn is_timeout(error: &exp::Error) -> bool {
+    match error {
+        exp::Error::Timeout { .. } => true,
+        exp::Error::Ambiguous { source, .. } => is_timeout(source),
+        exp::Error::Io(error) => matches!(
+            error.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ),
+        _ => false,
+    }
+}
+
+fn describe(error: &exp::Error, config: &Config) -> String {
+    match error {
+        exp::Error::Timeout { .. } => {
+            format!("timed out after {:.3} s", config.timeout.as_secs_f64())
+        }
+        exp::Error::Ambiguous { source, .. } => describe(source, config),
+        exp::Error::Io(error) if is_timeout(&exp::Error::Io(io::Error::from(error.kind()))) => {
+            format!(
+                "timed out (connect {:.3} s, I/O {:.3} s)",
+                config.connect_timeout.as_secs_f64(),
+                config.timeout.as_secs_f64()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn quick() -> Config {
+        Config {
+            connect_timeout: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+            retry_interval: Duration::from_millis(100),
+            ..Config::default()
+        }
+    }
+
+    fn closed_port() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        assert!(Client::new(vec![], quick()).is_err());
+        assert!(Client::new(vec!["localhost".into()], quick()).is_err());
+        assert!(Client::new(vec![":1".into()], quick()).is_err());
+        assert!(Client::new(vec!["a:1".into(), "a:1".into()], quick()).is_err());
+        assert!(Client::new(vec!["a:1".into(), "[::1]:11211".into()], quick()).is_ok());
+    }
+
+    #[test]
+    fn a_dead_server_costs_one_attempt_per_interval() {
+        let client = Client::new(vec![closed_port()], quick()).unwrap();
+        let first = client.get("k").unwrap_err();
+        assert_eq!(first.kind, FailureKind::Connection);
+        for _ in 0..10 {
+            assert_eq!(client.get("k").unwrap_err().kind, FailureKind::Down);
+            assert_eq!(
+                client.set("k", b"v", 0).unwrap_err().kind,
+                FailureKind::Down
+            );
+        }
+        let stats = client.stats();
+        assert_eq!(stats.attempts.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.unavailable.load(Ordering::Relaxed), 20);
+        assert_eq!(client.down().len(), 1);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(client.get("k").unwrap_err().kind, FailureKind::Connection);
+        assert_eq!(stats.attempts.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_silent_server_times_out_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client =
+            Client::new(vec![listener.local_addr().unwrap().to_string()], quick()).unwrap();
+        assert_eq!(client.get("k").unwrap_err().kind, FailureKind::Timeout);
+        assert_eq!(client.get("k").unwrap_err().kind, FailureKind::Down);
+        assert_eq!(client.stats().timeouts.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn oversized_values_are_not_sent() {
+        let config = Config {
+            max_value_size: 10,
+            ..quick()
+        };
+        let client = Client::new(vec![closed_port()], config).unwrap();
+        assert_eq!(client.set("k", &[0; 11], 0).unwrap(), Stored::TooLarge);
+        assert_eq!(client.stats().attempts.load(Ordering::Relaxed), 0);
+    }
+
+    /// A one-connection fake memcached answering each request line with `reply`.
+    fn fake(reply: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if reader.get_mut().write_all(reply).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn a_server_error_does_not_mark_the_server_down() {
+        let client = Client::new(vec![fake(b"SERVER_ERROR out of memory\r\n")], quick()).unwrap();
+        let failure = client.set("k", b"v", 0).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Server, "{failure}");
+        assert!(failure.to_string().contains("out of memory"), "{failure}");
+        assert!(client.down().is_empty());
+    }
+
+    #[test]
+    fn compressed_values_are_inflated_on_read() {
+        let packed = protocol::compress(&b"hello ".repeat(100)).unwrap();
+        let reply: &'static [u8] = Box::leak(
+            [
+                format!("VA {} f8\r\n", packed.len()).into_bytes(),
+                packed,
+                b"\r\n".to_vec(),
+            ]
+            .concat()
+            .into_boxed_slice(),
+        );
+        let client = Client::new(vec![fake(reply)], quick()).unwrap();
+        assert_eq!(client.get("k").unwrap().unwrap(), b"hello ".repeat(100));
+    }
+}

@@ -1,0 +1,105 @@
+//! Memcached's rules for keys, expiry times and the flags other clients understand.
+
+use std::io::{Read, Write};
+
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+pub const MAX_KEY_LENGTH: usize = 250;
+
+/// Relative expiry times above this are read by memcached as absolute Unix times.
+pub const MAX_RELATIVE_TTL: u64 = 30 * 24 * 60 * 60;
+
+/// The client flag pymemcache's `CompressedSerde` and python-memcached set on zlib-compressed
+/// values, so values compressed here are readable by them, and theirs by this client.
+pub const FLAG_ZLIB: u32 = 1 << 3;
+
+/// Why a key cannot be sent, or None. The text protocol splits on whitespace, so a key with
+/// one would be read as two tokens (and a newline would start a second command).
+pub fn key_error(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("memcached key must not be empty".into());
+    }
+    if key.len() > MAX_KEY_LENGTH {
+        return Some(format!(
+            "memcached key is {} bytes long, the limit is {MAX_KEY_LENGTH}: {:.40}...",
+            key.len(),
+            key
+        ));
+    }
+    if let Some(c) = key.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "memcached key must not contain whitespace or control characters ({c:?}): {key:?}"
+        ));
+    }
+    None
+}
+
+/// The expiry to send for a timeout of `seconds` (0: never expires) at Unix time `now`.
+pub fn wire_ttl(seconds: u64, now: u64) -> u32 {
+    let wire = if seconds > MAX_RELATIVE_TTL {
+        now.saturating_add(seconds)
+    } else {
+        seconds
+    };
+    u32::try_from(wire).unwrap_or(u32::MAX)
+}
+
+/// `value` zlib-compressed, if that makes it smaller.
+pub fn compress(value: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(value.len() / 2), Compression::fast());
+    encoder.write_all(value).ok()?;
+    let packed = encoder.finish().ok()?;
+    (packed.len() < value.len()).then_some(packed)
+}
+
+/// A compressed value, or None when it is damaged or would inflate past `limit` bytes (a
+/// value crafted to expand without bound must not exhaust memory).
+pub fn decompress(value: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut decoder = ZlibDecoder::new(value).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out).ok()?;
+    (out.len() <= limit).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert!(key_error("jinja2/bytecode/0123abc").is_none());
+        assert!(key_error(&"k".repeat(250)).is_none());
+        assert!(key_error(&"k".repeat(251)).unwrap().contains("251 bytes"));
+        assert!(key_error("").is_some());
+        for bad in ["a b", "a\nb", "a\r", "a\tb", "a\x00b", "a\x7fb", "a\u{a0}b"] {
+            assert!(key_error(bad).is_some(), "{bad:?}");
+        }
+        // multi-byte characters count in bytes
+        assert!(key_error(&"é".repeat(126)).is_some());
+    }
+
+    #[test]
+    fn ttls_over_thirty_days_become_absolute() {
+        assert_eq!(wire_ttl(0, 1_700_000_000), 0);
+        assert_eq!(wire_ttl(60, 1_700_000_000), 60);
+        assert_eq!(wire_ttl(MAX_RELATIVE_TTL, 1_700_000_000), 2_592_000);
+        assert_eq!(wire_ttl(MAX_RELATIVE_TTL + 1, 1_700_000_000), 1_702_592_001);
+        assert_eq!(wire_ttl(u64::MAX, 1), u32::MAX);
+    }
+
+    #[test]
+    fn compression_round_trip_and_limits() {
+        let value = b"abc".repeat(10_000);
+        let packed = compress(&value).unwrap();
+        assert!(packed.len() < value.len());
+        assert_eq!(decompress(&packed, value.len()).unwrap(), value);
+        assert!(decompress(&packed, value.len() - 1).is_none());
+        assert!(decompress(b"not zlib", 100).is_none());
+        assert!(
+            compress(b"x").is_none(),
+            "incompressible values stay as they are"
+        );
+    }
+}

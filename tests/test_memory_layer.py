@@ -1,0 +1,74 @@
+"""The in-process layer of unmarshalled code in front of the filesystem cache."""
+
+import os
+import subprocess
+import sys
+
+from jinja2 import DictLoader, Environment
+
+import jinja_bccache
+
+TEMPLATES = {f"t{i}": "{% for x in range(3) %}" + str(i) * 200 + "{{ x }}{% endfor %}" for i in range(20)}
+
+
+def load_all(cache, templates=TEMPLATES, **options):
+    env = Environment(loader=DictLoader(templates), bytecode_cache=cache, **options)
+    return [env.get_template(name).render() for name in templates]
+
+
+def test_repeat_loads_through_new_environments_come_from_memory(tmp_path, memory_layer):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    want = load_all(cache)  # compiles and writes: the writer's process keeps the code too
+    for _ in range(3):
+        assert load_all(cache) == want
+    stats = cache.stats()
+    assert stats["hits"] == stats["memory_hits"] == 60 and stats["bytes_read"] == 0
+    entries, size, max_bytes = jinja_bccache.memory_cache_info()
+    assert entries == 20 and 0 < size <= max_bytes
+
+
+def test_never_serves_another_source_or_configuration(tmp_path, memory_layer):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    load_all(cache)
+    changed = {name: source + "!" for name, source in TEMPLATES.items()}
+    assert load_all(cache, changed) == [Environment().from_string(s).render() for s in changed.values()]
+    escaped = {"t": "{{ '<b>' }}"}
+    load_all(cache, escaped)
+    assert load_all(cache, escaped, autoescape=True) == ["&lt;b&gt;"]
+    assert cache.stats()["memory_hits"] == 0
+
+
+def test_bounded_by_bytes_and_emptied_by_clear(tmp_path, memory_layer):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    load_all(cache)
+    one_entry = max(p.stat().st_size for p in tmp_path.iterdir())
+    previous = jinja_bccache.set_memory_cache(3 * one_entry)
+    try:
+        entries, size, max_bytes = jinja_bccache.memory_cache_info()
+        assert entries <= 3 and size <= max_bytes == 3 * one_entry
+        load_all(cache)  # least recently used out: the last three stay
+        assert jinja_bccache.memory_cache_info()[0] == 3
+        cache.clear()
+        assert jinja_bccache.memory_cache_info()[:2] == (0, 0)
+    finally:
+        jinja_bccache.set_memory_cache(previous)
+
+
+def test_switched_off(tmp_path):
+    # the autouse fixture switches the layer off for every test not asking for it
+    assert jinja_bccache.memory_cache_info()[2] == 0
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    load_all(cache)
+    load_all(cache)
+    assert cache.stats()["memory_hits"] == 0 and cache.stats()["hits"] == 20
+
+
+def test_environment_variable_sets_the_budget():
+    script = "import jinja_bccache; print(jinja_bccache.memory_cache_info()[2])"
+    for value, want in [("0", "0"), ("1048576", "1048576"), (None, str(32 * 1024 * 1024))]:
+        env = dict(os.environ)
+        env.pop("JINJA_BCCACHE_MEMORY_BYTES", None)
+        if value is not None:
+            env["JINJA_BCCACHE_MEMORY_BYTES"] = value
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == want, out.stderr
