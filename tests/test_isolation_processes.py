@@ -87,8 +87,14 @@ def test_edited_filter_code_changes_the_key(tmp_path, filters_dir):
 def old_jinja_python(tmp_path_factory):
     """A throw-away venv that sees this package but runs Jinja 3.1.4 (same bc_version 5)."""
     root = tmp_path_factory.mktemp("jinja314")
-    venv.create(root, system_site_packages=True, with_pip=True)
+    venv.create(root, with_pip=True)
     python = str(root / "bin" / "python")
+    # This interpreter's import path, after the venv's own site-packages (where Jinja 3.1.4
+    # goes): a .pth works whether this interpreter is itself a venv or uses PYTHONPATH.
+    site_packages = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site_packages, "parent_paths.pth"), "w") as f:
+        f.write("\n".join(p for p in sys.path if p and os.path.isdir(p)))
     subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                     "jinja2==3.1.4"], check=True, capture_output=True)
     version = subprocess.run([python, "-c", "import jinja2; print(jinja2.__version__)"],
