@@ -72,3 +72,34 @@ def test_environment_variable_sets_the_budget():
             env["JINJA_BCCACHE_MEMORY_BYTES"] = value
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
         assert out.stdout.strip() == want, out.stderr
+
+
+class CountingClient:
+    def __init__(self):
+        self.data, self.gets = {}, 0
+
+    def get(self, key):
+        self.gets += 1
+        return self.data.get(key)
+
+    def set(self, key, value, timeout=None):
+        self.data[key] = value
+
+
+def test_memcached_repeat_loads_skip_the_network(memory_layer, memcached_server):
+    duck = CountingClient()
+    cache = jinja_bccache.MemcachedBytecodeCache(duck)
+    want = load_all(cache)
+    for _ in range(3):
+        assert load_all(cache) == want
+    assert duck.gets == 20  # only the cold loads asked the client
+
+    jinja_bccache.memory_cache_clear()
+    native = jinja_bccache.MemcachedClient([memcached_server])
+    cache = jinja_bccache.MemcachedBytecodeCache(native, prefix="memory-layer/")
+    load_all(cache)
+    before = native.stats()
+    assert load_all(cache) == want
+    after = native.stats()
+    assert {k: after[k] - before[k] for k in after if isinstance(after[k], int)} == {
+        k: 0 for k in after if isinstance(after[k], int)}

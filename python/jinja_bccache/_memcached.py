@@ -91,7 +91,14 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
-        if type(client) is MemcachedClient and type(bucket).load_bytecode in PLAIN_LOADERS:
+        plain = type(bucket).load_bytecode in PLAIN_LOADERS
+        if plain and type(client) is not MemcachedClient and isinstance(bucket.checksum, str):
+            # the in-process layer spares a network round trip (the native client checks it too)
+            code = native.memory_lookup(bucket.key, bucket.checksum)
+            if code is not None:
+                bucket.code = code
+                return
+        if type(client) is MemcachedClient and plain:
             answered, code = client._load_code(
                 key,
                 bucket.key,
@@ -126,6 +133,8 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             bucket.code = native.load_sealed(
                 value, bucket.key, bucket.checksum, self.secret, accept_plain, key
             )
+            if bucket.code is not None and isinstance(bucket.checksum, str):
+                native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
             return
         body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
         if body is None:
@@ -153,6 +162,8 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             return
         if type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None:
             value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
+            if isinstance(bucket.checksum, str):
+                native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
         else:
             value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         try:

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::entry::{encode_sealed, open_and_decode};
+use super::memory;
 use crate::memcached::{self, protocol, Client, Config, Failure};
 
 pyo3::create_exception!(
@@ -176,11 +177,22 @@ impl MemcachedClientPy {
         let Some(key) = cache_key(key, raise_errors)? else {
             return Ok((false, None));
         };
+        let checksum_text = checksum
+            .cast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_str().ok());
+        if let Some(code) = checksum_text.and_then(|ck| memory::get(py, bucket_key, ck)) {
+            return Ok((true, Some(code)));
+        }
         match py.detach(|| self.inner.get(key)) {
-            Ok(Some(entry)) => Ok((
-                true,
-                open_and_decode(py, &entry, bucket_key, checksum, secret, accept_plain, &key)?,
-            )),
+            Ok(Some(entry)) => {
+                let code =
+                    open_and_decode(py, &entry, bucket_key, checksum, secret, accept_plain, &key)?;
+                if let (Some(code), Some(ck)) = (&code, checksum_text) {
+                    memory::put(code, bucket_key, ck, entry.len());
+                }
+                Ok((true, code))
+            }
             Ok(None) => Ok((true, None)),
             Err(failure) if raise_errors => Err(failure.into()),
             Err(_) => Ok((false, None)),
@@ -206,6 +218,9 @@ impl MemcachedClientPy {
         };
         let ttl = ttl_seconds(timeout)?;
         let entry = encode_sealed(checksum, code, bucket_key, secret)?;
+        if let Ok(ck) = checksum.cast::<PyString>() {
+            memory::put(code, bucket_key, ck.to_str()?, entry.len());
+        }
         match py.detach(|| self.inner.set(key, &entry, ttl)) {
             Err(failure) if raise_errors => Err(failure.into()),
             _ => Ok(()),

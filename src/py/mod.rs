@@ -29,5 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::memory_lookup, m)?)?;
+    m.add_function(wrap_pyfunction!(memory::memory_store, m)?)?;
     Ok(())
 }
