@@ -146,13 +146,12 @@ def calibrate(sampler: Sampler, target_s: float) -> int:
     return max(1, round(number * target_s / max(elapsed, 1e-9)))
 
 
-def compare(samplers: dict[str, Sampler], rounds: int, sample_s: float, per_op: int = 1,
-            fixed_number: int | None = None) -> dict[str, list[float]]:
+def compare(samplers: dict[str, Sampler], rounds: int, sample_s: float, per_op: int = 1) -> dict[str, list[float]]:
     """Alternate the samplers round by round (order reversed every other round); return the
     per-operation microseconds of every round for each, divided by ``per_op`` (the templates
     one operation goes through)."""
     labels = list(samplers)
-    numbers = {label: fixed_number or calibrate(samplers[label], sample_s) for label in labels}
+    numbers = {label: calibrate(samplers[label], sample_s) for label in labels}
     samples: dict[str, list[float]] = {label: [] for label in labels}
     for r in range(rounds):
         for label in labels if r % 2 == 0 else labels[::-1]:
