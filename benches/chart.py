@@ -52,7 +52,12 @@ def main() -> int:
         ax.plot([rr["p25"], rr["p75"]], [y, y], color="#333333", linewidth=1, zorder=3)
         if f.get("target") is not None:
             ax.plot([f["target"]], [y], marker="|", markersize=14, markeredgewidth=2.2, color="black", zorder=4)
-        ax.text(max(r, rr["p75"], 1) * 1.04, y, f"{r:.2f}×", va="center", fontsize=8, zorder=5)
+        # Right of the bar and its whisker; past the target tick if that is close by.
+        x = max(r, rr["p75"], 1) * 1.05
+        target = f.get("target")
+        if target is not None and target * 0.9 < x * 1.6 and x < target * 1.08:
+            x = target * 1.08
+        ax.text(x, y, f"{r:.2f}×", va="center", fontsize=8, zorder=5)
     ax.set_xscale("log")
     ax.set_xlim(10 ** (math.floor(math.log10(lo) * 4) / 4 - 0.1), hi * 1.9)
     ax.axvline(1, color="black", linewidth=0.8, zorder=1)
@@ -72,7 +77,7 @@ def main() -> int:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    ax.legend(
+    fig.legend(
         handles=[
             Patch(color=colors[True], label="target met"),
             Patch(color=colors[False], label="target missed"),
@@ -81,9 +86,9 @@ def main() -> int:
                    label="target"),
             Line2D([], [], color="#333333", label="rounds p25–p75"),
         ],
-        loc="lower right", fontsize=7, framealpha=0.9,
+        loc="lower center", ncol=5, fontsize=7, frameon=False,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.025, 1, 1))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fig.savefig(args.out, dpi=130)
     print(f"chart: {os.path.relpath(args.out)}")

@@ -150,3 +150,60 @@ def test_stats_and_prune_cli(tmp_path):
     assert len(list(tmp_path.iterdir())) == 4
     assert run_cli(tmp_path, "prune", str(tmp_path)).returncode != 0  # no limit given
     assert run_cli(tmp_path, "stats", str(tmp_path / "missing")).returncode == 2
+
+
+class DictClient:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value, timeout=None):
+        self.data[key] = value
+
+
+def memcached_stats_run(cache, damage):
+    loader = DictLoader({"a": "{{ 1 }}", "b": "{{ 2 }}"})
+    for _ in range(2):
+        env = Environment(loader=loader, bytecode_cache=cache)
+        env.get_template("a")
+        env.get_template("b")
+    damage()
+    Environment(loader=loader, bytecode_cache=cache).get_template("a")
+    return cache.stats()
+
+
+def test_memcached_cache_stats(memcached_server):
+    client = DictClient()
+
+    def damage_duck():
+        key = next(iter(client.data))
+        client.data[key] = client.data[key][:-1] + b"\x00"
+
+    stats = memcached_stats_run(jinja_bccache.MemcachedBytecodeCache(client), damage_duck)
+    assert (stats["hits"], stats["misses"], stats["rejected"], stats["writes"]) == (2, 3, 1, 3)
+    assert stats["bytes_written"] > 0 and stats["bytes_read"] > 0
+
+    from pymemcache.client.base import Client
+
+    host, port = memcached_server.split(":")
+    raw = Client((host, int(port)), no_delay=True)
+    cache = jinja_bccache.MemcachedBytecodeCache(
+        jinja_bccache.MemcachedClient([memcached_server]), prefix="stats-test/")
+
+    def damage_native():
+        # the key through another cache object, so that this lookup is not counted
+        probe = jinja_bccache.MemcachedBytecodeCache(DictClient())
+        key = "stats-test/" + probe.get_bucket(Environment(), "a", None, "{{ 1 }}").key
+        raw.set(key, raw.get(key)[:-1] + b"\x00")
+
+    try:
+        stats = memcached_stats_run(cache, damage_native)
+    finally:
+        raw.close()
+    assert (stats["hits"], stats["misses"], stats["rejected"], stats["writes"]) == (2, 3, 1, 3)
+
+    failing = jinja_bccache.MemcachedBytecodeCache(jinja_bccache.MemcachedClient(["127.0.0.1:1"]))
+    Environment(loader=DictLoader({"a": "x"}), bytecode_cache=failing).get_template("a")
+    assert failing.stats()["errors"] >= 1

@@ -79,6 +79,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
         self._log_error = _RateLimitedLog()
+        self._counters = native.Counters()
 
     def __setattr__(self, name: str, value: t.Any) -> None:
         if name in ("client", "prefix"):
@@ -91,65 +92,62 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
+        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+        accept_plain = not self.isolate_environments
         plain = type(bucket).load_bytecode in PLAIN_LOADERS
-        if plain and type(client) is not MemcachedClient and isinstance(bucket.checksum, str):
-            # the in-process layer spares a network round trip (the native client checks it too)
-            code = native.memory_lookup(bucket.key, bucket.checksum)
-            if code is not None:
-                bucket.code = code
-                return
         if type(client) is MemcachedClient and plain:
             answered, code = client._load_code(
                 key,
                 bucket.key,
                 bucket.checksum,
                 self.secret,
-                not self.isolate_environments,
+                accept_plain,
                 not self.ignore_memcache_errors,
+                self._counters,
             )
             # After a swallowed failure the bucket is left alone, as with any client.
             if answered:
                 bucket.code = code
             return
+        if plain:
+            # the in-process layer spares a network round trip
+            code = native.memory_lookup(bucket.key, bucket.checksum, self._counters)
+            if code is not None:
+                bucket.code = code
+                return
         try:
-            value = self.client.get(key)
+            value = client.get(key)
         except Exception as exc:
+            self._counters.add("errors")
+            self._counters.add("misses")
             if not self.ignore_memcache_errors:
                 raise
             self._log_error("get", key, exc)
             return
-        if value is None:
-            bucket.reset()
-            return
-        if not isinstance(value, _BYTES_LIKE):
+        if value is not None and not isinstance(value, _BYTES_LIKE):
             # A client that decodes values to str cannot hold bytecode: a miss, not a crash.
             self._log_error("get", key, TypeError(f"client returned {type(value).__name__}"))
-            bucket.reset()
-            return
-        value = bytes(value)
-        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
-        accept_plain = not self.isolate_environments
-        if type(bucket).load_bytecode in PLAIN_LOADERS:
-            bucket.code = native.load_sealed(
-                value, bucket.key, bucket.checksum, self.secret, accept_plain, key
+            value = None
+        value = None if value is None else bytes(value)
+        if plain:
+            bucket.code = native.load_counted(
+                value, bucket.key, bucket.checksum, self.secret, accept_plain, key, self._counters
             )
-            if bucket.code is not None and isinstance(bucket.checksum, str):
-                native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
             return
-        body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
+        body = None
+        if value is not None:
+            body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
         if body is None:
             bucket.reset()
         else:
             bucket.bytecode_from_string(body)
+        self._counters.add("hits" if bucket.code is not None else "misses")
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
-        if (
-            type(client) is MemcachedClient
-            and type(bucket).write_bytecode in PLAIN_WRITERS
-            and bucket.code is not None
-        ):
+        plain = type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None
+        if type(client) is MemcachedClient and plain:
             client._dump_code(
                 key,
                 bucket.key,
@@ -158,9 +156,10 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
                 self.secret,
                 self.timeout,
                 not self.ignore_memcache_errors,
+                self._counters,
             )
             return
-        if type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None:
+        if plain:
             value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
             if isinstance(bucket.checksum, str):
                 native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
@@ -168,13 +167,25 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         try:
             if self.timeout is not None:
-                self.client.set(key, value, self.timeout)
+                client.set(key, value, self.timeout)
             else:
-                self.client.set(key, value)
+                client.set(key, value)
         except Exception as exc:
+            self._counters.add("errors")
             if not self.ignore_memcache_errors:
                 raise
             self._log_error("set", key, exc)
+        else:
+            self._counters.add("writes")
+            self._counters.add("bytes_written", len(value))
+
+    def stats(self) -> t.Dict[str, int]:
+        """What this cache object has done since it was created: ``hits`` (of which
+        ``memory_hits`` came from the in-process layer), ``misses``, ``rejected`` (damaged,
+        unsigned or forged entries, also counted as misses), ``writes``, ``errors`` (client
+        failures, swallowed or not), ``bytes_read`` and ``bytes_written``. A
+        :class:`MemcachedClient` has its own, per server: ``client.stats()``."""
+        return self._counters.snapshot()
 
 
 def _check_prefix(prefix: t.Any) -> None:

@@ -189,22 +189,6 @@ pub fn entry_dump<'py>(
     Ok(PyBytes::new(py, &encode(checksum, code)?))
 }
 
-/// A sealed entry's code: the trailer is verified (integrity digest, or signature when a
-/// secret is set) before anything is unmarshalled. A refused entry is a miss, logged with
-/// `place` (a path or memcached key) so an operator can find it; the recompiled entry then
-/// replaces it.
-pub fn open_and_decode<'py>(
-    py: Python<'py>,
-    entry: &[u8],
-    key: &str,
-    checksum: &Bound<'py, PyAny>,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &dyn std::fmt::Display,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    open_and_classify(py, entry, key, checksum, secret, accept_plain, place).map(Outcome::code)
-}
-
 /// What loading an entry came to, for the counters.
 pub enum Outcome<'py> {
     Hit(Bound<'py, PyAny>),
@@ -223,7 +207,9 @@ impl<'py> Outcome<'py> {
     }
 }
 
-/// `open_and_decode`, telling a refused entry from an outdated one.
+/// A sealed entry's code: the trailer is verified (integrity digest, or signature when a
+/// secret is set) before anything is unmarshalled. A refused entry is logged with `place` (a
+/// path or memcached key) so an operator can find it; the recompiled entry then replaces it.
 pub fn open_and_classify<'py>(
     py: Python<'py>,
     entry: &[u8],
@@ -302,20 +288,6 @@ pub fn unseal<'py>(
 ) -> Option<Bound<'py, PyBytes>> {
     open_logged(entry, key, secret, accept_plain, &place)
         .map(|opened| PyBytes::new(py, opened.body()))
-}
-
-/// `load_sealed(entry, key, checksum, secret, accept_plain, place)`: the code, or None.
-#[pyfunction]
-pub fn load_sealed<'py>(
-    py: Python<'py>,
-    entry: &[u8],
-    key: &str,
-    checksum: &Bound<'py, PyAny>,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &str,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    open_and_decode(py, entry, key, checksum, secret, accept_plain, &place)
 }
 
 /// `dump_sealed(checksum, code, key, secret)`: a sealed entry for a bucket.

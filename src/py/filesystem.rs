@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 
-use pyo3::types::PyString;
-
 use super::counters::Counters;
-use super::entry::{encode_sealed, key_of, open_and_classify, open_logged, utf8, Outcome};
+use super::entry::{encode_sealed, key_of, open_logged, utf8};
+use super::loading::Request;
 use super::memory;
 use crate::error::Error;
 use crate::fs;
@@ -36,11 +35,7 @@ pub struct FsStore {
 /// failed render: Jinja's contract for load_bytecode is to leave the bucket empty.
 fn read_or_miss(py: Python<'_>, path: &Path, counters: &Counters) -> Option<Vec<u8>> {
     match py.detach(|| fs::read_entry(path)) {
-        Ok(Some(data)) => {
-            Counters::bump(&counters.bytes_read, data.len() as u64);
-            Some(data)
-        }
-        Ok(None) => None,
+        Ok(data) => data,
         Err(err) => {
             Counters::bump(&counters.errors, 1);
             match err {
@@ -59,6 +54,20 @@ impl FsStore {
         self.dir.join(self.pattern.file_name(key))
     }
 
+    fn request<'a, 'py>(
+        &'a self,
+        key: &'a str,
+        checksum: &'a Bound<'py, PyAny>,
+    ) -> Request<'a, 'py> {
+        Request {
+            key,
+            checksum,
+            secret: self.secret.as_deref(),
+            accept_plain: self.accept_plain,
+            counters: self.counters.get(),
+        }
+    }
+
     fn load_from<'py>(
         &self,
         py: Python<'py>,
@@ -66,48 +75,12 @@ impl FsStore {
         key: &str,
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let counters = self.counters.get();
-        let checksum_text = checksum
-            .cast::<PyString>()
-            .ok()
-            .and_then(|s| s.to_str().ok());
-        if let Some(text) = checksum_text {
-            if let Some(code) = memory::get(py, key, text) {
-                Counters::bump(&counters.hits, 1);
-                Counters::bump(&counters.memory_hits, 1);
-                return Ok(Some(code));
-            }
+        let request = self.request(key, checksum);
+        if let Some(code) = request.in_memory(py) {
+            return Ok(Some(code));
         }
-        let mut weight = 0;
-        let outcome = match read_or_miss(py, path, counters) {
-            Some(entry) => {
-                weight = entry.len();
-                open_and_classify(
-                    py,
-                    &entry,
-                    key,
-                    checksum,
-                    self.secret.as_deref(),
-                    self.accept_plain,
-                    &path.display(),
-                )?
-            }
-            None => Outcome::Miss,
-        };
-        match &outcome {
-            Outcome::Hit(code) => {
-                Counters::bump(&counters.hits, 1);
-                if let Some(text) = checksum_text {
-                    memory::put(code, key, text, weight);
-                }
-            }
-            Outcome::Miss => Counters::bump(&counters.misses, 1),
-            Outcome::Rejected => {
-                Counters::bump(&counters.rejected, 1);
-                Counters::bump(&counters.misses, 1);
-            }
-        }
-        Ok(outcome.code())
+        let entry = read_or_miss(py, path, request.counters);
+        request.decode_entry(py, entry.as_deref(), &path.display())
     }
 
     fn write(&self, py: Python<'_>, path: &Path, entry: &[u8]) -> PyResult<()> {
@@ -203,10 +176,7 @@ impl FsStore {
     ) -> PyResult<()> {
         let entry = encode_sealed(checksum, code, key, self.secret.as_deref())?;
         self.write(py, &self.path(key), &entry)?;
-        // the process that compiled a template loads it next from memory, like the others
-        if let Ok(text) = checksum.cast::<PyString>() {
-            memory::put(code, key, text.to_str()?, entry.len());
-        }
+        self.request(key, checksum).remember(code, entry.len());
         Ok(())
     }
 
@@ -219,6 +189,7 @@ impl FsStore {
         key: &str,
     ) -> Option<Bound<'py, PyBytes>> {
         let entry = read_or_miss(py, &path, self.counters.get())?;
+        Counters::bump(&self.counters.get().bytes_read, entry.len() as u64);
         let opened = open_logged(
             &entry,
             key,

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict};
 
-use super::entry::{encode_sealed, open_and_decode};
-use super::memory;
+use super::counters::Counters;
+use super::entry::encode_sealed;
+use super::loading::Request;
 use crate::memcached::{self, protocol, Client, Config, Failure};
 
 pyo3::create_exception!(
@@ -173,29 +174,31 @@ impl MemcachedClientPy {
         secret: Option<&[u8]>,
         accept_plain: bool,
         raise_errors: bool,
+        counters: &Bound<'py, Counters>,
     ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
         let Some(key) = cache_key(key, raise_errors)? else {
             return Ok((false, None));
         };
-        let checksum_text = checksum
-            .cast::<PyString>()
-            .ok()
-            .and_then(|s| s.to_str().ok());
-        if let Some(code) = checksum_text.and_then(|ck| memory::get(py, bucket_key, ck)) {
+        let request = Request {
+            key: bucket_key,
+            checksum,
+            secret,
+            accept_plain,
+            counters: counters.get(),
+        };
+        if let Some(code) = request.in_memory(py) {
             return Ok((true, Some(code)));
         }
         match py.detach(|| self.inner.get(key)) {
-            Ok(Some(entry)) => {
-                let code =
-                    open_and_decode(py, &entry, bucket_key, checksum, secret, accept_plain, &key)?;
-                if let (Some(code), Some(ck)) = (&code, checksum_text) {
-                    memory::put(code, bucket_key, ck, entry.len());
+            Ok(entry) => Ok((true, request.decode_entry(py, entry.as_deref(), &key)?)),
+            Err(failure) => {
+                Counters::bump(&request.counters.errors, 1);
+                Counters::bump(&request.counters.misses, 1);
+                if raise_errors {
+                    return Err(failure.into());
                 }
-                Ok((true, code))
+                Ok((false, None))
             }
-            Ok(None) => Ok((true, None)),
-            Err(failure) if raise_errors => Err(failure.into()),
-            Err(_) => Ok((false, None)),
         }
     }
 
@@ -212,16 +215,30 @@ impl MemcachedClientPy {
         secret: Option<&[u8]>,
         timeout: Option<i64>,
         raise_errors: bool,
+        counters: &Bound<'_, Counters>,
     ) -> PyResult<()> {
         let Some(key) = cache_key(key, raise_errors)? else {
             return Ok(());
         };
         let ttl = ttl_seconds(timeout)?;
         let entry = encode_sealed(checksum, code, bucket_key, secret)?;
-        if let Ok(ck) = checksum.cast::<PyString>() {
-            memory::put(code, bucket_key, ck.to_str()?, entry.len());
+        let request = Request {
+            key: bucket_key,
+            checksum,
+            secret,
+            accept_plain: false,
+            counters: counters.get(),
+        };
+        request.remember(code, entry.len());
+        let result = py.detach(|| self.inner.set(key, &entry, ttl));
+        match &result {
+            Ok(_) => {
+                Counters::bump(&request.counters.writes, 1);
+                Counters::bump(&request.counters.bytes_written, entry.len() as u64);
+            }
+            Err(_) => Counters::bump(&request.counters.errors, 1),
         }
-        match py.detach(|| self.inner.set(key, &entry, ttl)) {
+        match result {
             Err(failure) if raise_errors => Err(failure.into()),
             _ => Ok(()),
         }

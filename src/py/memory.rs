@@ -99,13 +99,6 @@ pub fn set_memory_cache(max_bytes: usize) -> usize {
     })
 }
 
-/// `memory_lookup(key, checksum)`: the code held for this key and source, or None (for the
-/// caches whose backend is spoken to from Python).
-#[pyfunction]
-pub fn memory_lookup<'py>(py: Python<'py>, key: &str, checksum: &str) -> Option<Bound<'py, PyAny>> {
-    get(py, key, checksum)
-}
-
 /// `memory_store(code, key, checksum, weight)`: remember code just loaded or written.
 #[pyfunction]
 pub fn memory_store(code: &Bound<'_, PyAny>, key: &str, checksum: &str, weight: usize) {

@@ -3,6 +3,7 @@
 mod counters;
 mod entry;
 mod filesystem;
+mod loading;
 mod memcached_client;
 mod memory;
 
@@ -16,7 +17,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(entry::entry_dump, m)?)?;
     m.add_function(wrap_pyfunction!(entry::seal_py, m)?)?;
     m.add_function(wrap_pyfunction!(entry::unseal, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::load_sealed, m)?)?;
     m.add_function(wrap_pyfunction!(entry::dump_sealed, m)?)?;
     m.add_class::<filesystem::FsStore>()?;
     m.add_class::<memcached_client::MemcachedClientPy>()?;
@@ -29,7 +29,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
-    m.add_function(wrap_pyfunction!(memory::memory_lookup, m)?)?;
+    m.add_function(wrap_pyfunction!(loading::memory_lookup, m)?)?;
+    m.add_function(wrap_pyfunction!(loading::load_counted, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_store, m)?)?;
     Ok(())
 }
