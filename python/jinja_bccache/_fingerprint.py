@@ -17,6 +17,7 @@ import os
 import sys
 import types
 import typing as t
+import warnings
 import weakref
 
 import jinja2
@@ -288,15 +289,22 @@ _JINJA_VERSION: t.Optional[str] = None
 
 
 def _jinja_version() -> str:
-    # The distribution's version, read once and lazily: importlib.metadata is slow to import.
+    # jinja2.__version__ first: importlib.metadata costs ~50 ms to import, which a freshly
+    # started process loading its first template would pay.
     global _JINJA_VERSION
     if _JINJA_VERSION is None:
-        from importlib.metadata import PackageNotFoundError, version
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # deprecated in later Jinjas
+            version = getattr(jinja2, "__version__", None)
+        if not isinstance(version, str):
+            from importlib.metadata import PackageNotFoundError
+            from importlib.metadata import version as distribution_version
 
-        try:
-            _JINJA_VERSION = version("Jinja2")
-        except PackageNotFoundError:
-            _JINJA_VERSION = str(getattr(jinja2, "__version__", "unknown"))
+            try:
+                version = distribution_version("Jinja2")
+            except PackageNotFoundError:
+                version = "unknown"
+        _JINJA_VERSION = version
     return _JINJA_VERSION
 
 
