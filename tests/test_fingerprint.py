@@ -160,3 +160,21 @@ def test_flask_environment_is_describable(tmp_path, caplog):
         first, second = app_env(), app_env()
         assert key_of(first, first.bytecode_cache) == key_of(second, second.bytecode_cache)
     assert not caplog.records  # Flask's json.dumps_function policy is a bound method: described
+
+
+def test_environments_built_alike_share_one_computation(monkeypatch):
+    from jinja_bccache import _fingerprint
+
+    calls = []
+    original = _fingerprint.compute
+    monkeypatch.setattr(_fingerprint, "compute", lambda env: calls.append(env) or original(env))
+
+    def factory(offset):
+        env = Environment(extensions=["jinja2.ext.i18n"])
+        env.filters["shift"] = lambda v: v + offset  # a new function object per Environment
+        return env
+
+    keys = {key_of(factory(1)) for _ in range(5)}
+    assert len(keys) == 1 and len(calls) == 1
+    assert key_of(factory(2)) not in keys  # same code, another closure value
+    assert len(calls) == 2

@@ -323,28 +323,102 @@ def _token(env: "Environment") -> t.Tuple[t.Any, ...]:
     )
 
 
+class _Signature:
+    """What an Environment is made of, by identity: equal for Environments built from the same
+    objects (Jinja's default filters, one app's filter functions, the same extension
+    classes), so an application that builds an Environment per request or per job computes
+    the fingerprint once, not per Environment. Objects are held, so their ids stay theirs;
+    within one process an object is assumed not to change once an Environment uses it."""
+
+    def __init__(self) -> None:
+        self.held: t.List[t.Any] = []
+
+    def ident(self, value: t.Any) -> t.Any:
+        kind = type(value)
+        if kind in _PLAIN:
+            return value
+        if kind is types.FunctionType:
+            # A factory makes a new function object per Environment (lambdas, closures) from
+            # the same code: identify it by what it is made of.
+            closure = tuple(self.ident(cell.cell_contents) for cell in value.__closure__ or ())
+            return ("function", self.ident(value.__code__), self.ident(value.__defaults__),
+                    self.ident(value.__kwdefaults__), closure,
+                    self.ident(getattr(value, "jinja_pass_arg", None)))
+        if kind is types.MethodType:
+            return ("method", self.ident(value.__func__), self.ident(value.__self__))
+        self.held.append(value)
+        return id(value)
+
+    def of(self, env: "Environment") -> t.Tuple[t.Any, ...]:
+        ident = self.ident
+        parts: t.List[t.Any] = [ident(type(env))]
+        parts.extend(ident(getattr(env, name, None)) for name in _ENVIRONMENT_ATTRS)
+        if not callable(env.autoescape):
+            parts.append(ident(env.autoescape))
+        for name, defaults in _REGISTRIES:
+            # Only what is not Jinja's own entry, in insertion order: building this must stay
+            # much cheaper than compute(), and registries are mostly Jinja's defaults.
+            registry = getattr(env, name)
+            changed = [(k, v) for k, v in registry.items() if defaults.get(k) is not v]
+            parts.append(tuple((k, ident(v)) for k, v in changed))
+            if len(registry) - len(changed) != len(defaults):  # some default was removed
+                parts.append(tuple(sorted(k for k in defaults if k not in registry)))
+        for ext in env.extensions.values():
+            state = tuple((k, ident(v)) for k, v in vars(ext).items() if k != "environment")
+            parts.append((ident(type(ext)), ext.priority, state))
+        assert _BASELINE_ATTRS is not None
+        for name in sorted(set(vars(env)) - _BASELINE_ATTRS):
+            value = getattr(env, name)
+            if not callable(value):
+                parts.append((name, ident(value)))
+        return tuple(parts)
+
+
 class Memo:
-    """Fingerprints memoized per Environment object, re-validated by :func:`_token`.
+    """Fingerprints memoized per Environment object, re-validated by :func:`_token`, and
+    shared by Environments with the same :class:`_Signature`.
 
     Keyed by ``id()`` with a weak reference to check identity, so it neither keeps
     Environments alive nor confuses one with a later object at the same address.
     """
 
+    #: Distinct configurations remembered by signature; past this the table starts afresh.
+    MAX_SIGNATURES = 256
+
     def __init__(self) -> None:
         self._entries: t.Dict[int, t.Tuple["weakref.ref[Environment]", t.Tuple[t.Any, ...], str]] = {}
+        self._by_signature: t.Dict[t.Tuple[t.Any, ...], t.Tuple[str, t.List[t.Any]]] = {}
 
     def get(self, env: "Environment") -> str:
         entry = self._entries.get(id(env))
         token = _token(env)
         if entry is not None and entry[0]() is env and entry[1] == token:
             return entry[2]
-        fingerprint = compute(env)
+        fingerprint = self._by_configuration(env)
         ident = id(env)
 
         def forget(_: object) -> None:
             self._entries.pop(ident, None)
 
         self._entries[ident] = (weakref.ref(env, forget), token, fingerprint)
+        return fingerprint
+
+    def _by_configuration(self, env: "Environment") -> str:
+        global _BASELINE_ATTRS
+        if _BASELINE_ATTRS is None:
+            _BASELINE_ATTRS = _baseline_attrs()
+        signature = _Signature()
+        try:
+            key = signature.of(env)
+            known = self._by_signature.get(key)
+        except Exception:  # an unhashable or odd value: just compute
+            return compute(env)
+        if known is not None:
+            return known[0]
+        fingerprint = compute(env)
+        if len(self._by_signature) >= self.MAX_SIGNATURES:
+            self._by_signature.clear()
+        self._by_signature[key] = (fingerprint, signature.held)
         return fingerprint
 
 
