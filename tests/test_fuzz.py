@@ -10,21 +10,12 @@ from jinja2 import Environment
 
 import jinja_bccache
 
+from clients import DictClient
+
 ENV = Environment()
 SOURCE = "{% for i in range(3) %}{{ i|string * 2 }}{% endfor %}"
 CODE = ENV.compile(SOURCE, "t", None)
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-class DictClient:
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def set(self, key, value, timeout=None):
-        self.data[key] = value
 
 
 def stored(options):

@@ -8,6 +8,8 @@ from jinja2 import DictLoader, Environment
 
 import jinja_bccache
 
+from clients import DictClient
+
 TEMPLATES = {f"t{i}": "{% for x in range(3) %}" + str(i) * 200 + "{{ x }}{% endfor %}" for i in range(20)}
 
 
@@ -74,20 +76,8 @@ def test_environment_variable_sets_the_budget():
         assert out.stdout.strip() == want, out.stderr
 
 
-class CountingClient:
-    def __init__(self):
-        self.data, self.gets = {}, 0
-
-    def get(self, key):
-        self.gets += 1
-        return self.data.get(key)
-
-    def set(self, key, value, timeout=None):
-        self.data[key] = value
-
-
 def test_memcached_repeat_loads_skip_the_network(memory_layer, memcached_server):
-    duck = CountingClient()
+    duck = DictClient()
     cache = jinja_bccache.MemcachedBytecodeCache(duck)
     want = load_all(cache)
     for _ in range(3):

@@ -11,6 +11,8 @@ from jinja2 import DictLoader, Environment
 
 import jinja_bccache
 
+from clients import DictClient
+
 TEMPLATES = {f"pages/p{i}.html": f"<p>{{{{ {i} * x }}}}</p>" for i in range(12)}
 TEMPLATES["base.txt"] = "{{ x }}"
 TEMPLATES["broken.html"] = "{% for %}"
@@ -150,17 +152,6 @@ def test_stats_and_prune_cli(tmp_path):
     assert len(list(tmp_path.iterdir())) == 4
     assert run_cli(tmp_path, "prune", str(tmp_path)).returncode != 0  # no limit given
     assert run_cli(tmp_path, "stats", str(tmp_path / "missing")).returncode == 2
-
-
-class DictClient:
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def set(self, key, value, timeout=None):
-        self.data[key] = value
 
 
 def memcached_stats_run(cache, damage):
