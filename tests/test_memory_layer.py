@@ -93,3 +93,14 @@ def test_memcached_repeat_loads_skip_the_network(memory_layer, memcached_server)
     after = native.stats()
     assert {k: after[k] - before[k] for k in after if isinstance(after[k], int)} == {
         k: 0 for k in after if isinstance(after[k], int)}
+
+
+def test_isolation_scenarios_hold_with_the_layer_on(tmp_path, memory_layer):
+    """Every configuration pair of test_isolation, with the layer answering repeat loads."""
+    from test_isolation import SCENARIOS, check_scenario
+
+    for name, scenario in SCENARIOS.items():
+        directory = tmp_path / name
+        directory.mkdir()
+        check_scenario(scenario, lambda: jinja_bccache.FileSystemBytecodeCache(str(directory)))
+    assert jinja_bccache.memory_cache_info()[0] > 0  # the layer was in use
