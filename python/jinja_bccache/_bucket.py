@@ -6,7 +6,14 @@ from ._core import jinja_bccache, native
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
-_BYTES_LIKE = (bytes, bytearray, memoryview)
+BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def code_to_write(bucket: jinja_bccache.Bucket) -> t.Any:
+    """The bucket's code, or Jinja's TypeError for an empty bucket."""
+    if bucket.code is None:
+        raise TypeError("can't write empty bucket")
+    return bucket.code
 
 
 class Bucket(jinja_bccache.Bucket):
@@ -32,16 +39,14 @@ class Bucket(jinja_bccache.Bucket):
         """Loads bytecode from a file or file like object."""
         data = f.read()
         # A text-mode file gives str: not an entry, as Jinja's magic check finds.
-        if isinstance(data, _BYTES_LIKE):
+        if isinstance(data, BYTES_LIKE):
             self.code = native.entry_load(data, self.checksum)
         else:
             self.reset()
 
     def write_bytecode(self, f: t.IO[bytes]) -> None:
         """Dump the bytecode into the file or file like object passed."""
-        if self.code is None:
-            raise TypeError("can't write empty bucket")
-        f.write(native.entry_dump(self.checksum, self.code))
+        f.write(native.entry_dump(self.checksum, code_to_write(self)))
 
     def bytecode_from_string(self, string: bytes) -> None:
         """Load bytecode from bytes."""
@@ -57,9 +62,7 @@ class Bucket(jinja_bccache.Bucket):
             out = BytesIO()
             self.write_bytecode(out)
             return out.getvalue()
-        if self.code is None:
-            raise TypeError("can't write empty bucket")
-        return native.entry_dump(self.checksum, self.code)
+        return native.entry_dump(self.checksum, code_to_write(self))
 
 
 #: Load/write methods known to read and write Jinja's plain format, so a cache may hand
@@ -71,7 +74,5 @@ PLAIN_WRITERS = (Bucket.write_bytecode, jinja_bccache.Bucket.write_bytecode)
 def sealable_entry(bucket: jinja_bccache.Bucket) -> bytes:
     """A bucket's entry before sealing, through its own methods when it overrides them."""
     if type(bucket).write_bytecode in PLAIN_WRITERS:
-        if bucket.code is None:
-            raise TypeError("can't write empty bucket")
-        return native.entry_dump(bucket.checksum, bucket.code)
+        return native.entry_dump(bucket.checksum, code_to_write(bucket))
     return bucket.bytecode_to_string()

@@ -6,7 +6,7 @@ import typing as t
 from io import BytesIO
 
 from ._base import BytecodeCache, check_secret
-from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, sealable_entry
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import jinja_bccache, native
 
 if t.TYPE_CHECKING:
@@ -135,9 +135,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         if self._native_path and type(bucket).write_bytecode in PLAIN_WRITERS:
-            if bucket.code is None:
-                raise TypeError("can't write empty bucket")
-            self._store.dump(bucket.key, bucket.checksum, bucket.code)
+            self._store.dump(bucket.key, bucket.checksum, code_to_write(bucket))
             return
         self._store.write_path(self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket))
 

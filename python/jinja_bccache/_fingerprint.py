@@ -218,18 +218,19 @@ def _same(value: t.Any, default: t.Any) -> bool:
     return isinstance(default, (*_PLAIN, dict, tuple)) and type(value) is type(default) and value == default
 
 
-def _baseline_attrs() -> t.FrozenSet[str]:
-    return frozenset(vars(jinja2.Environment()))
-
-
 _BASELINE_ATTRS: t.Optional[t.FrozenSet[str]] = None
+
+
+def _baseline_attrs() -> t.FrozenSet[str]:
+    """The attributes a plain Environment has; the rest were added by extensions' extend()."""
+    global _BASELINE_ATTRS
+    if _BASELINE_ATTRS is None:
+        _BASELINE_ATTRS = frozenset(vars(jinja2.Environment()))
+    return _BASELINE_ATTRS
 
 
 def compute(environment: "Environment") -> str:
     """The fingerprint of an Environment, without the template-dependent autoescape part."""
-    global _BASELINE_ATTRS
-    if _BASELINE_ATTRS is None:
-        _BASELINE_ATTRS = _baseline_attrs()
     describe = _Describer()
     parts: t.List[t.Tuple[str, t.Any]] = [
         ("scheme", SCHEME),
@@ -269,7 +270,7 @@ def compute(environment: "Environment") -> str:
             add(label, (type(ext), ext.priority, state))
     # Attributes that extensions add with Environment.extend() and read while parsing
     # (i18n's newstyle_gettext); callables among them are runtime hooks, not compile inputs.
-    for name in sorted(set(vars(environment)) - _BASELINE_ATTRS):
+    for name in sorted(set(vars(environment)) - _baseline_attrs()):
         value = getattr(environment, name)
         if not callable(value):
             add(f"extended {name}", value)
@@ -366,8 +367,7 @@ class _Signature:
         for ext in env.extensions.values():
             state = tuple((k, ident(v)) for k, v in vars(ext).items() if k != "environment")
             parts.append((ident(type(ext)), ext.priority, state))
-        assert _BASELINE_ATTRS is not None
-        for name in sorted(set(vars(env)) - _BASELINE_ATTRS):
+        for name in sorted(set(vars(env)) - _baseline_attrs()):
             value = getattr(env, name)
             if not callable(value):
                 parts.append((name, ident(value)))
@@ -404,9 +404,6 @@ class Memo:
         return fingerprint
 
     def _by_configuration(self, env: "Environment") -> str:
-        global _BASELINE_ATTRS
-        if _BASELINE_ATTRS is None:
-            _BASELINE_ATTRS = _baseline_attrs()
         signature = _Signature()
         try:
             key = signature.of(env)

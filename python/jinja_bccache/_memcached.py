@@ -3,7 +3,7 @@ import time
 import typing as t
 
 from ._base import BytecodeCache
-from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
+from ._bucket import BYTES_LIKE, PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
 from ._core import jinja_bccache, native
 from ._native import MemcachedClient, MemcachedError
 
@@ -23,8 +23,6 @@ logger = logging.getLogger("jinja_bccache.memcached")
 
 #: Length of the keys ``get_bucket`` computes (hex SHA-1), which follow the prefix.
 _KEY_LENGTH = 40
-
-_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 class _RateLimitedLog:
@@ -124,7 +122,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
                 raise
             self._log_error("get", key, exc)
             return
-        if value is not None and not isinstance(value, _BYTES_LIKE):
+        if value is not None and not isinstance(value, BYTES_LIKE):
             # A client that decodes values to str cannot hold bytecode: a miss, not a crash.
             self._log_error("get", key, TypeError(f"client returned {type(value).__name__}"))
             value = None
