@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::keys::{FilePattern, TEMP_RANDOM_LEN, TEMP_SUFFIX};
+use crate::unlink::unlink_all;
 
 /// The whole entry at `path`, or `None` when there is nothing to load there.
 ///
@@ -140,20 +141,19 @@ pub fn write_entry(path: &Path, data: &[u8]) -> Result<()> {
 /// Remove every entry of `pattern` in `dir`, and temp files that killed writers left behind;
 /// files that vanish or resist are skipped, as in Jinja. Returns how many entries were removed.
 pub fn clear(dir: &Path, pattern: &FilePattern) -> Result<usize> {
-    let mut removed = 0;
+    let (mut entries, mut temps) = (Vec::new(), Vec::new());
     for entry in fs::read_dir(dir).map_err(|err| Error::io(dir, err))? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if pattern.matches(name) {
-            if fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
-        } else if pattern.matches_temp(name) {
-            let _ = fs::remove_file(entry.path());
+        let Some(text) = name.to_str() else { continue };
+        if pattern.matches(text) {
+            entries.push(name);
+        } else if pattern.matches_temp(text) {
+            temps.push(name);
         }
     }
-    Ok(removed)
+    unlink_all(dir, temps)?;
+    unlink_all(dir, entries)
 }
 
 /// Limits for `prune`; `None` means no limit of that kind.

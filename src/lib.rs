@@ -1,6 +1,6 @@
 //! jinja-bccache: Rust cores for a drop-in replacement of `jinja2.bccache`.
 //!
-//! `format`, `keys` and `fs` are plain Rust (no Python) and unit-tested with `cargo test`;
+//! `format`, `keys`, `fs`, `seal` and `unlink` are plain Rust (no Python) and unit-tested with `cargo test`;
 //! `py` is the thin binding layer exported as `jinja_bccache._native`.
 
 pub mod error;
@@ -10,6 +10,7 @@ pub mod keys;
 pub mod memcached;
 mod py;
 pub mod seal;
+pub mod unlink;
 
 use pyo3::prelude::*;
 
