@@ -25,12 +25,12 @@ pub fn header_len(magic: &[u8], checksum_pickle: &[u8]) -> usize {
     magic.len() + checksum_pickle.len()
 }
 
-/// Frame a marshalled payload into an entry.
-pub fn encode_entry(magic: &[u8], checksum_pickle: &[u8], payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header_len(magic, checksum_pickle) + payload.len());
+/// What precedes the marshalled payload in an entry. Kept apart from the payload so that a
+/// large payload can be written from the buffer it was marshalled into.
+pub fn encode_header(magic: &[u8], checksum_pickle: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header_len(magic, checksum_pickle));
     out.extend_from_slice(magic);
     out.extend_from_slice(checksum_pickle);
-    out.extend_from_slice(payload);
     out
 }
 
@@ -51,6 +51,10 @@ mod tests {
 
     // jinja2.bccache.bc_magic on CPython 3.11 with bc_version 5.
     const MAGIC: &[u8] = b"j2\x80\x02K\x05.\x80\x02J\x0b\x00\x00\x03.";
+
+    fn encode_entry(magic: &[u8], checksum_pickle: &[u8], payload: &[u8]) -> Vec<u8> {
+        [&encode_header(magic, checksum_pickle)[..], payload].concat()
+    }
 
     #[test]
     fn pickle_matches_cpython_protocol_2() {

@@ -1,7 +1,7 @@
 //! Entry files on disk: read one, write one atomically, clear a directory. No Python here.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -100,13 +100,14 @@ fn is_miss(err: &std::io::Error) -> bool {
     )
 }
 
-/// Write `data` to `path` so that no reader ever sees a partial entry: a private (0600) temp
-/// file next to it, named after it with a `.tmp` suffix, then a rename over it. On any error
-/// the temp file is removed.
+/// Write the concatenation of `parts` to `path` so that no reader ever sees a partial entry:
+/// a private (0600) temp file next to it, named after it with a `.tmp` suffix, then a rename
+/// over it. On any error the temp file is removed. The parts go out in one `writev`, so the
+/// caller need not copy a large payload behind its header first.
 ///
 /// A failed rename is not an error, as in Jinja: another process may have run `clear()`, which
 /// can remove the temp file when the pattern matches it. It is logged.
-pub fn write_entry(path: &Path, data: &[u8]) -> Result<()> {
+pub fn write_entry(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -120,7 +121,7 @@ pub fn write_entry(path: &Path, data: &[u8]) -> Result<()> {
         .map_err(|err| Error::io(dir, err))?;
     // NamedTempFile removes the file when dropped, so every early return cleans up. A failed
     // write (disk full, file size limit) names the entry, which is what the user knows.
-    tmp.write_all(data).map_err(|err| Error::io(path, err))?;
+    write_all_vectored(tmp.as_file_mut(), parts).map_err(|err| Error::io(path, err))?;
     if let Err(err) = tmp.persist(path) {
         if err.error.kind() == ErrorKind::NotFound {
             log::debug!(
@@ -133,6 +134,22 @@ pub fn write_entry(path: &Path, data: &[u8]) -> Result<()> {
                 path.display(),
                 err.error
             );
+        }
+    }
+    Ok(())
+}
+
+/// `Write::write_all_vectored`, which is not stable yet: short writes resume where they stopped.
+fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0); // drops leading empty parts
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut rest, written),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(())
@@ -225,8 +242,8 @@ mod tests {
     fn write_then_read_leaves_only_the_entry() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("__jinja2_k.cache");
-        write_entry(&path, b"one").unwrap();
-        write_entry(&path, b"two").unwrap();
+        write_entry(&path, &[b"one"]).unwrap();
+        write_entry(&path, &[b"", b"t", b"", b"wo"]).unwrap();
         assert_eq!(read_entry(&path).unwrap().as_deref(), Some(&b"two"[..]));
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -265,7 +282,7 @@ mod tests {
         let link = dir.path().join("__jinja2_k.cache");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert_eq!(read_entry(&link).unwrap(), None);
-        write_entry(&link, b"new").unwrap();
+        write_entry(&link, &[b"new"]).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"secret");
         assert!(!fs::symlink_metadata(&link)
             .unwrap()
@@ -277,7 +294,7 @@ mod tests {
     fn write_into_missing_directory_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        match write_entry(&missing.join("e"), b"x") {
+        match write_entry(&missing.join("e"), &[b"x"]) {
             Err(Error::Io { path, source }) => {
                 assert_eq!(path, missing);
                 assert_eq!(source.kind(), ErrorKind::NotFound);

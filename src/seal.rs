@@ -12,7 +12,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 pub const INTEGRITY_TAG: &[u8; 8] = b"JBCXXH3\x01";
 pub const SIGNED_TAG: &[u8; 8] = b"JBCHMAC\x01";
@@ -41,29 +41,46 @@ impl Rejected {
     }
 }
 
-fn mac(secret: &[u8], key: &str, body: &[u8]) -> Hmac<Sha256> {
+fn mac(secret: &[u8], key: &str, body: &[&[u8]]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(key.as_bytes());
     mac.update(&[0]);
-    mac.update(body);
+    for part in body {
+        mac.update(part);
+    }
     mac
+}
+
+/// The trailer for a body given in parts (their concatenation is the body), so a writer can
+/// send Python's marshal buffer to the file as it is instead of copying it behind a header.
+pub fn trailer(body: &[&[u8]], key: &str, secret: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAC_LEN + SIGNED_TAG.len());
+    match secret {
+        Some(secret) => {
+            out.extend_from_slice(&mac(secret, key, body).finalize().into_bytes());
+            out.extend_from_slice(SIGNED_TAG);
+        }
+        None => {
+            let digest = match body {
+                [whole] => xxh3_64(whole),
+                parts => {
+                    let mut hasher = Xxh3::new();
+                    parts.iter().for_each(|part| hasher.update(part));
+                    hasher.digest()
+                }
+            };
+            out.extend_from_slice(&digest.to_le_bytes());
+            out.extend_from_slice(INTEGRITY_TAG);
+        }
+    }
+    out
 }
 
 /// Append the trailer: a signature when `secret` is given, an integrity digest otherwise.
 pub fn seal(mut body: Vec<u8>, key: &str, secret: Option<&[u8]>) -> Vec<u8> {
-    match secret {
-        Some(secret) => {
-            let tag = mac(secret, key, &body).finalize().into_bytes();
-            body.extend_from_slice(&tag);
-            body.extend_from_slice(SIGNED_TAG);
-        }
-        None => {
-            let digest = xxh3_64(&body).to_le_bytes();
-            body.extend_from_slice(&digest);
-            body.extend_from_slice(INTEGRITY_TAG);
-        }
-    }
+    let trailer = trailer(&[&body], key, secret);
+    body.extend_from_slice(&trailer);
     body
 }
 
@@ -103,7 +120,7 @@ pub fn open<'a>(
         // than run code whose only guarantee we cannot verify.
         let secret = secret.ok_or(Rejected::BadSignature)?;
         // verify_slice compares in constant time
-        return mac(secret, key, body)
+        return mac(secret, key, &[body])
             .verify_slice(tag)
             .map(|_| Opened::Sealed(body))
             .map_err(|_| Rejected::BadSignature);
@@ -134,6 +151,22 @@ mod tests {
     use super::*;
 
     const BODY: &[u8] = b"j2 header, pickled checksum, marshal payload";
+
+    #[test]
+    fn a_trailer_over_parts_is_the_trailer_over_their_concatenation() {
+        for secret in [None, Some(&b"s3cret"[..])] {
+            let whole = seal(BODY.to_vec(), "k", secret);
+            for cut in [0, 1, 10, BODY.len()] {
+                let (head, tail) = BODY.split_at(cut);
+                let trailer = trailer(&[head, tail, b""], "k", secret);
+                assert_eq!(
+                    &whole[BODY.len()..],
+                    &trailer[..],
+                    "secret {secret:?}, cut {cut}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn integrity_round_trip_and_every_flip_and_cut_is_refused() {

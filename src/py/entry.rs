@@ -148,12 +148,38 @@ fn decode_exact<'py>(
     Ok(Exact::Code(code))
 }
 
+/// An entry in two parts: Jinja's header (magic and pickled checksum) and the marshalled
+/// code, left in Python's buffer so a writer can send it on without copying it.
+pub struct Encoded<'py> {
+    header: Vec<u8>,
+    payload: Bound<'py, PyBytes>,
+}
+
+impl Encoded<'_> {
+    pub fn parts(&self) -> [&[u8]; 2] {
+        [&self.header, self.payload.as_bytes()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.header.len() + self.payload.as_bytes().len()
+    }
+}
+
 /// Frame `code` into an entry: magic, pickled checksum, `marshal.dumps(code)`.
 /// An unmarshallable `code` raises ValueError, as `marshal.dump` does in Jinja.
-pub fn encode<'py>(checksum: &Bound<'py, PyAny>, code: &Bound<'py, PyAny>) -> PyResult<Vec<u8>> {
+pub fn encode_parts<'py>(
+    checksum: &Bound<'py, PyAny>,
+    code: &Bound<'py, PyAny>,
+) -> PyResult<Encoded<'py>> {
     let payload = marshal::dumps(code, marshal::VERSION)?;
     let ck = checksum_pickle(checksum)?;
-    Ok(format::encode_entry(magic()?, &ck, payload.as_bytes()))
+    let header = format::encode_header(magic()?, &ck);
+    Ok(Encoded { header, payload })
+}
+
+/// `encode_parts` as one buffer.
+pub fn encode<'py>(checksum: &Bound<'py, PyAny>, code: &Bound<'py, PyAny>) -> PyResult<Vec<u8>> {
+    Ok(encode_parts(checksum, code)?.parts().concat())
 }
 
 /// `Bucket.bytecode_from_string`: the code in `data`, or None. `data` is bytes-like or None

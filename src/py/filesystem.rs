@@ -11,7 +11,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 
 use super::counters::Counters;
-use super::entry::{encode_sealed, key_of, open_logged, utf8};
+use super::entry::{encode_parts, key_of, open_logged, utf8};
 use super::loading::Request;
 use super::memory;
 use crate::error::Error;
@@ -83,12 +83,13 @@ impl FsStore {
         request.decode_entry(py, entry.as_deref(), &path.display())
     }
 
-    fn write(&self, py: Python<'_>, path: &Path, entry: &[u8]) -> PyResult<()> {
+    fn write(&self, py: Python<'_>, path: &Path, parts: &[&[u8]]) -> PyResult<()> {
         let counters = self.counters.get();
-        match py.detach(|| fs::write_entry(path, entry)) {
+        match py.detach(|| fs::write_entry(path, parts)) {
             Ok(()) => {
                 Counters::bump(&counters.writes, 1);
-                Counters::bump(&counters.bytes_written, entry.len() as u64);
+                let len: usize = parts.iter().map(|part| part.len()).sum();
+                Counters::bump(&counters.bytes_written, len as u64);
                 Ok(())
             }
             Err(err) => {
@@ -174,9 +175,12 @@ impl FsStore {
         checksum: &Bound<'_, PyAny>,
         code: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let entry = encode_sealed(checksum, code, key, self.secret.as_deref())?;
-        self.write(py, &self.path(key), &entry)?;
-        self.request(key, checksum).remember(code, entry.len());
+        let entry = encode_parts(checksum, code)?;
+        let [header, payload] = entry.parts();
+        let trailer = seal::trailer(&[header, payload], key, self.secret.as_deref());
+        self.write(py, &self.path(key), &[header, payload, &trailer])?;
+        self.request(key, checksum)
+            .remember(code, entry.len() + trailer.len());
         Ok(())
     }
 
@@ -205,8 +209,8 @@ impl FsStore {
 
     /// For subclasses that name their files themselves: seal `entry` and write it to `path`.
     fn write_path(&self, py: Python<'_>, path: PathBuf, key: &str, entry: Vec<u8>) -> PyResult<()> {
-        let sealed = seal::seal(entry, key, self.secret.as_deref());
-        self.write(py, &path, &sealed)
+        let trailer = seal::trailer(&[&entry], key, self.secret.as_deref());
+        self.write(py, &path, &[&entry, &trailer])
     }
 
     /// Remove this pattern's entries; returns how many.
