@@ -101,6 +101,7 @@ TARGETS: dict[str, float] = {
     "fresh_warm": 2,
     "clear_20000": 1.5,
     "new_env": 20,
+    "new_env_get_bucket": 20,
 }
 
 
@@ -883,10 +884,13 @@ def scenario_new_env(s: Setup, res: Results) -> None:
     loader = FileSystemLoader(s.templates)
     page = s.items["medium"][0].name
     names = working_set(s, page)
+    no_isolation = ours_fs(s.new_dir("newenv-ours-noiso"))
+    no_isolation.isolate_environments = False
     caches: dict[str, t.Any] = {
         "ours": ours_fs(s.new_dir("newenv-ours")),
         "jinja2": jinja_fs(s.new_dir("newenv-jinja2")),
         "dict": DictBytecodeCache(),
+        "ours_no_isolation": no_isolation,
     }
     for cache in caches.values():
         bench_env(loader=loader, bytecode_cache=cache).get_template(page)  # warm: compiles, writes
@@ -914,9 +918,41 @@ def scenario_new_env(s: Setup, res: Results) -> None:
               ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]), note=note)
     res.ratio("new_env_vs_dict", "new_env", "repeat hit through a new Environment vs dict cache",
               ("jinja_bccache", samples["ours"]), ("ideal dict cache", samples["dict"]),
-              note="dict cache = Jinja's get_bucket + a dict of code objects: loader and "
-                   "Template.from_code, which no bytecode cache avoids, are all that is left")
+              note="dict cache = Jinja's get_bucket + a dict of code objects, no isolation")
+    res.ratio("new_env_bound", "new_env", "repeat hit through a new Environment, bound",
+              ("ideal dict cache", samples["dict"]), ("jinja2.bccache", samples["jinja2"]),
+              note="the dict cache vs jinja2.bccache: what is left is Jinja's loader (get_source) "
+                   "and Template.from_code, which no bytecode cache avoids")
+    res.ratio("new_env_no_isolation", "new_env", "repeat hit through a new Environment, isolation off",
+              ("jinja_bccache", samples["ours_no_isolation"]), ("jinja2.bccache", samples["jinja2"]),
+              note="isolate_environments = False: what the environment fingerprint costs here")
     res.details["new_env_templates"] = names
+    _new_env_get_bucket(s, res, loader, names, caches["ours"], caches["jinja2"])
+
+
+def _new_env_get_bucket(s: Setup, res: Results, loader: t.Any, names: list[str], ours: t.Any,
+                        jin: t.Any) -> None:
+    """The bytecode cache's own share of the loads above: get_bucket for each template
+    through a new Environment (the fingerprint of an Environment it has not seen, then the
+    hit), with the sources read beforehand, as Jinja's loader hands them over."""
+    sources = [(name, *loader.get_source(s.env, name)[:2]) for name in names]
+
+    def sampler(cache: t.Any) -> Sampler:
+        def sample(number: int) -> float:
+            envs = [bench_env(loader=loader, bytecode_cache=cache) for _ in range(number)]
+            start = time.perf_counter()
+            for e in envs:
+                for name, source, filename in sources:
+                    if cache.get_bucket(e, name, filename, source).code is None:
+                        raise BenchError(f"get_bucket missed {name} through a new Environment")
+            return time.perf_counter() - start
+        return sample
+
+    samples = compare({"ours": sampler(ours), "jinja2": sampler(jin)},
+                      s.profile.rounds, s.profile.sample_s, per_op=len(names))
+    res.ratio("new_env_get_bucket", "new_env", "get_bucket hit through a new Environment",
+              ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]),
+              note="the hit alone, fingerprint of the new Environment included")
 
 
 def _count_compiles(fn: t.Callable[[], object]) -> int:

@@ -12,6 +12,7 @@ or a default ``repr``.
 import enum
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import sys
@@ -24,6 +25,8 @@ import jinja2
 from jinja2.defaults import DEFAULT_POLICIES
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.tests import TESTS as DEFAULT_TESTS
+
+from ._native import registry_changes
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -76,6 +79,7 @@ _PINNED_ROOTS = frozenset(sys.stdlib_module_names) | {"jinja2", "markupsafe", "b
 _PROCESS_NONCE = os.urandom(16).hex()
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
+_PLAIN_TYPES = frozenset(_PLAIN)
 
 #: Names under which templates compiled from strings are cached (see _from_string.py). They
 #: start with a NUL byte, which no loader's template name contains.
@@ -336,7 +340,7 @@ class _Signature:
 
     def ident(self, value: t.Any) -> t.Any:
         kind = type(value)
-        if kind in _PLAIN:
+        if kind in _PLAIN_TYPES:
             return value
         if kind is types.FunctionType:
             # A factory makes a new function object per Environment (lambdas, closures) from
@@ -353,21 +357,23 @@ class _Signature:
     def of(self, env: "Environment") -> t.Tuple[t.Any, ...]:
         ident = self.ident
         parts: t.List[t.Any] = [ident(type(env))]
-        parts.extend(ident(getattr(env, name, None)) for name in _ENVIRONMENT_ATTRS)
+        # map() fetches the attributes in C; most are plain values that identify themselves
+        values = map(getattr, itertools.repeat(env), _ENVIRONMENT_ATTRS, itertools.repeat(None))
+        parts.extend([v if type(v) in _PLAIN_TYPES else ident(v) for v in values])
         if not callable(env.autoescape):
             parts.append(ident(env.autoescape))
         for name, defaults in _REGISTRIES:
             # Only what is not Jinja's own entry, in insertion order: building this must stay
             # much cheaper than compute(), and registries are mostly Jinja's defaults.
             registry = getattr(env, name)
-            changed = [(k, v) for k, v in registry.items() if defaults.get(k) is not v]
+            changed = registry_changes(registry, defaults)
             parts.append(tuple((k, ident(v)) for k, v in changed))
             if len(registry) - len(changed) != len(defaults):  # some default was removed
                 parts.append(tuple(sorted(k for k in defaults if k not in registry)))
         for ext in env.extensions.values():
             state = tuple((k, ident(v)) for k, v in vars(ext).items() if k != "environment")
             parts.append((ident(type(ext)), ext.priority, state))
-        for name in sorted(set(vars(env)) - _baseline_attrs()):
+        for name in sorted(vars(env).keys() - _baseline_attrs()):
             value = getattr(env, name)
             if not callable(value):
                 parts.append((name, ident(value)))

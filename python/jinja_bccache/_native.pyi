@@ -16,6 +16,7 @@ __all__ = [
     "memory_cache_info",
     "memory_lookup",
     "memory_store",
+    "registry_changes",
     "seal",
     "set_memory_cache",
     "unseal",
@@ -43,6 +44,9 @@ def load_counted(
     counters: Counters,
 ) -> t.Any: ...
 def memory_store(code: t.Any, key: str, checksum: str, weight: int) -> None: ...
+def registry_changes(
+    registry: t.Dict[t.Any, t.Any], defaults: t.Dict[t.Any, t.Any]
+) -> t.List[t.Tuple[t.Any, t.Any]]: ...
 def seal(entry: bytes, key: str, secret: t.Optional[bytes]) -> bytes: ...
 def unseal(
     entry: bytes, key: str, secret: t.Optional[bytes], accept_plain: bool, place: str

@@ -6,6 +6,7 @@ mod filesystem;
 mod loading;
 mod memcached_client;
 mod memory;
+mod registry;
 
 use pyo3::prelude::*;
 
@@ -32,5 +33,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loading::memory_lookup, m)?)?;
     m.add_function(wrap_pyfunction!(loading::load_counted, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_store, m)?)?;
+    m.add_function(wrap_pyfunction!(registry::registry_changes, m)?)?;
     Ok(())
 }
