@@ -178,3 +178,25 @@ def test_environments_built_alike_share_one_computation(monkeypatch):
     assert len(keys) == 1 and len(calls) == 1
     assert key_of(factory(2)) not in keys  # same code, another closure value
     assert len(calls) == 2
+
+
+class EqualsEverything:
+    """A filter object whose ``==`` says yes to anything, Jinja's own filters included."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __call__(self, value):
+        return "forged"
+
+
+def test_a_default_filter_replaced_by_an_equal_looking_object_changes_the_key():
+    plain = key_of(Environment())  # memoized first, so the next ones are compared against it
+    replaced = Environment()
+    replaced.filters["upper"] = EqualsEverything()
+    assert key_of(replaced) != plain
+    odd_name = Environment()
+    odd_name.filters[1] = len  # a name that is not a str is looked at, not looked up
+    assert key_of(odd_name) != plain

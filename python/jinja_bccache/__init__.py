@@ -10,15 +10,19 @@ bytes, and computes the same keys; the hit path (key, checksum, read, validation
 runs in Rust.
 """
 
+import typing as t
+
 from ._base import BytecodeCache
 from ._bucket import Bucket
 from ._core import jinja_bccache as _jinja_bccache
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
-from ._warm import WarmSummary, warm
 from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
 
 from ._core import native as _native
+
+if t.TYPE_CHECKING:
+    from ._warm import WarmSummary, warm
 
 #: ``set_memory_cache(max_bytes) -> previous``: the budget of the in-process layer of
 #: unmarshalled code (bytes of serialized entries; 0 turns it off). Default 32 MiB, or
@@ -28,6 +32,18 @@ set_memory_cache = _native.set_memory_cache
 memory_cache_info = _native.memory_cache_info
 #: ``memory_cache_clear()``: empty the in-process layer (``clear()`` on a cache does it too).
 memory_cache_clear = _native.memory_cache_clear
+
+
+
+def __getattr__(name: str) -> t.Any:
+    # warm() is for deploy scripts and the CLI; its module (and dataclasses) would add a few
+    # milliseconds to every import of the package, so it loads on first use.
+    if name in ("warm", "WarmSummary"):
+        from . import _warm
+
+        return getattr(_warm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 bc_version: int = _jinja_bccache.bc_version
 bc_magic: bytes = _jinja_bccache.bc_magic
