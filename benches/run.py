@@ -495,7 +495,7 @@ def _fs_set(s: Setup, res: Results, root: str, where: str) -> None:
         res.ratio(f"fs_set{fid}_floor_{size}", "fs_set", f"FS set_bucket{label} vs floor, {size}",
                   ("jinja_bccache", samples["ours"]), ("floor", samples["floor"]),
                   note="floor = marshal.dumps + os.open(O_EXCL)/write/close/rename")
-        res.ratio(f"fs_set{fid}_bound_{size}", "fs_set", f"FS set_bucket{label}, bound, {size}",
+        res.ratio(f"fs_set{fid}_bound_{size}", "fs_set", f"FS set_bucket{label}, the floor's ratio (bound), {size}",
                   ("floor", samples["floor"]), ("jinja2.bccache", samples["jinja2"]),
                   note="jinja2.bccache vs the floor: the best ratio any implementation can reach")
 
@@ -919,7 +919,7 @@ def scenario_new_env(s: Setup, res: Results) -> None:
     res.ratio("new_env_vs_dict", "new_env", "repeat hit through a new Environment vs dict cache",
               ("jinja_bccache", samples["ours"]), ("ideal dict cache", samples["dict"]),
               note="dict cache = Jinja's get_bucket + a dict of code objects, no isolation")
-    res.ratio("new_env_bound", "new_env", "repeat hit through a new Environment, bound",
+    res.ratio("new_env_bound", "new_env", "repeat hit through a new Environment, dict cache's ratio (bound)",
               ("ideal dict cache", samples["dict"]), ("jinja2.bccache", samples["jinja2"]),
               note="the dict cache vs jinja2.bccache: what is left is Jinja's loader (get_source) "
                    "and Template.from_code, which no bytecode cache avoids")
