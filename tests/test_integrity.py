@@ -93,6 +93,17 @@ def test_trailing_bytes_after_the_trailer(tmp_path):
     assert entry.read_bytes() == good
 
 
+def test_entries_without_a_trailer_must_be_exactly_one_marshalled_object(tmp_path):
+    cache, entry, good = written_entry(tmp_path, {"isolate_environments": False})
+    body = good[:-16]
+    entry.write_bytes(body)  # what stock Jinja writes
+    assert loads(cache)
+    damaged_tag = good[-16:-8] + b"JBCXXH3\x02"  # the digest is intact, the tag is not
+    for tail in (damaged_tag, b"x", b"\x00" * 40):
+        entry.write_bytes(body + tail)
+        assert not loads(cache), tail
+
+
 def test_damaged_entry_is_logged_once_then_replaced(tmp_path, caplog):
     cache, entry, good = written_entry(tmp_path, {})
     damaged = bytearray(good)

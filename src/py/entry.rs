@@ -117,8 +117,10 @@ pub fn decode<'py>(
 }
 
 /// Like `decode`, for an entry without a trailer: the payload must be exactly one marshalled
-/// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, so this
-/// reads through a BytesIO and checks the position; only stock Jinja's entries come here.
+/// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, but a
+/// marshalled object is self-delimiting: it fills the payload exactly when the payload minus
+/// its last byte no longer holds it. Two C-level loads cost about a fifth of reading through
+/// a file object (`marshal.load(BytesIO)`, as Jinja does). Only stock Jinja's entries come here.
 enum Exact<'py> {
     Code(Bound<'py, PyAny>),
     Mismatch,
@@ -134,15 +136,11 @@ fn decode_exact<'py>(
     let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
         return Ok(Exact::Mismatch);
     };
-    static BYTES_IO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    static LOAD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let file = BYTES_IO
-        .import(py, "io", "BytesIO")?
-        .call1((PyBytes::new(py, payload),))?;
-    let Ok(code) = LOAD.import(py, "marshal", "load")?.call1((&file,)) else {
+    let Ok(code) = marshal::loads(py, payload) else {
         return Ok(Exact::Mismatch);
     };
-    if file.call_method0("tell")?.extract::<usize>()? != payload.len() {
+    let shorter = &payload[..payload.len() - 1]; // not empty: an empty payload does not load
+    if marshal::loads(py, shorter).is_ok() {
         return Ok(Exact::Trailing);
     }
     Ok(Exact::Code(code))
