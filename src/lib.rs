@@ -9,6 +9,7 @@ pub mod fs;
 pub mod keys;
 pub mod memcached;
 mod py;
+mod pylog;
 pub mod seal;
 pub mod unlink;
 
@@ -16,10 +17,6 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Cache the Python loggers but not their levels, so `logging.getLogger(...).setLevel()`
-    // after import still takes effect. Nothing logs on the hit path, so this costs nothing there.
-    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?;
-    // Already installed by an earlier import in this process (reload): keep that one.
-    let _ = logger.install();
+    pylog::install();
     py::register(m)
 }

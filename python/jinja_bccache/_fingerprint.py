@@ -13,7 +13,6 @@ import enum
 import functools
 import hashlib
 import itertools
-import logging
 import os
 import sys
 import types
@@ -30,8 +29,6 @@ from ._native import registry_changes
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
-
-logger = logging.getLogger("jinja_bccache.isolation")
 
 #: Bumped when what the fingerprint covers changes, so old entries are not served.
 SCHEME = "jinja-bccache-fingerprint-1"
@@ -280,7 +277,9 @@ def compute(environment: "Environment") -> str:
             add(f"extended {name}", value)
 
     if unstable:
-        logger.warning(
+        import logging  # on first use, not at import: see src/pylog.rs
+
+        logging.getLogger("jinja_bccache.isolation").warning(
             "the bytecode of %r is cached for this process only: %s. Make the values "
             "describable (%s), or pass fingerprint= to the cache",
             environment,

@@ -1,4 +1,3 @@
-import logging
 import time
 import typing as t
 
@@ -19,8 +18,6 @@ if t.TYPE_CHECKING:
 
 __all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
 
-logger = logging.getLogger("jinja_bccache.memcached")
-
 #: Length of the keys ``get_bucket`` computes (hex SHA-1), which follow the prefix.
 _KEY_LENGTH = 40
 
@@ -39,7 +36,11 @@ class _RateLimitedLog:
         if last is not None and now - last < self.interval:
             return
         self._last[operation] = now
-        logger.warning("memcached %s of %r failed, ignored: %r", operation, key, exc)
+        import logging  # on first use, not at import: see src/pylog.rs
+
+        logging.getLogger("jinja_bccache.memcached").warning(
+            "memcached %s of %r failed, ignored: %r", operation, key, exc
+        )
 
 
 class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache):

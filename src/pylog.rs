@@ -1,0 +1,58 @@
+//! Log records go to Python's `logging` through pyo3-log, set up by the first record rather
+//! than at import: `logging` (with the `traceback` and `textwrap` it pulls in) takes about
+//! 6 ms to import, more than the rest of `import jinja_bccache`, and a process that never hits
+//! a damaged entry or a dead server never logs a record from here.
+
+use log::{LevelFilter, Log, Metadata, Record};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+/// The most detailed records passed on; Python's logger levels filter from there.
+const MAX_LEVEL: LevelFilter = LevelFilter::Debug;
+
+struct LazyLogger {
+    // PyOnceLock, not OnceLock: it is initialised with the GIL held, so a thread waiting for
+    // the GIL can never be waiting on an initialisation that itself waits for the GIL.
+    inner: PyOnceLock<Option<pyo3_log::Logger>>,
+}
+
+impl LazyLogger {
+    fn with<R>(&self, f: impl FnOnce(&pyo3_log::Logger) -> R) -> Option<R> {
+        Python::attach(|py| {
+            self.inner
+                .get_or_init(py, || {
+                    // Cache the Python loggers but not their levels, so setLevel() after the
+                    // first record still takes effect.
+                    pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)
+                        .map(|logger| logger.filter(MAX_LEVEL))
+                        .ok()
+                })
+                .as_ref()
+                .map(f)
+        })
+    }
+}
+
+impl Log for LazyLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.with(|logger| logger.enabled(metadata))
+            .unwrap_or(false)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        self.with(|logger| logger.log(record));
+    }
+
+    fn flush(&self) {}
+}
+
+/// Route the `log` crate's records to Python's `logging`. A second call (the module imported
+/// again in one process) keeps the logger already installed.
+pub fn install() {
+    let logger = LazyLogger {
+        inner: PyOnceLock::new(),
+    };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(MAX_LEVEL);
+    }
+}
