@@ -10,7 +10,7 @@ bytes, and computes the same keys; the hit path (key, checksum, read, validation
 runs in Rust.
 """
 
-import typing as t
+import typing as _t
 
 from ._base import BytecodeCache
 from ._bucket import Bucket
@@ -21,7 +21,7 @@ from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
 
 from ._core import native as _native
 
-if t.TYPE_CHECKING:
+if _t.TYPE_CHECKING:
     from ._warm import WarmSummary, warm
 
 #: ``set_memory_cache(max_bytes) -> previous``: the budget of the in-process layer of
@@ -34,8 +34,7 @@ memory_cache_info = _native.memory_cache_info
 memory_cache_clear = _native.memory_cache_clear
 
 
-
-def __getattr__(name: str) -> t.Any:
+def __getattr__(name: str) -> _t.Any:
     # warm() is for deploy scripts and the CLI; its module (and dataclasses) would add a few
     # milliseconds to every import of the package, so it loads on first use.
     if name in ("warm", "WarmSummary"):
