@@ -106,6 +106,19 @@ def test_clear_removes_only_this_pattern(tmp_path, impl):
     assert sorted(os.listdir(tmp_path)) == ["other-b", "unrelated.txt"]
 
 
+def test_clear_of_many_entries_removes_exactly_them(tmp_path, impl):
+    # Enough entries that clear() spreads its unlinks over threads; the same result as Jinja.
+    names = [f"__jinja2_{i:040x}.cache" for i in range(1500)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"entry")
+    keep = ["unrelated.txt", "__jinja2_x.cache.bak", "other-1"]
+    for name in keep:
+        (tmp_path / name).write_text("keep")
+    (tmp_path / "__jinja2_dir.cache").mkdir()  # matches, but is not a file: left alone
+    impl.FileSystemBytecodeCache(str(tmp_path)).clear()
+    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["__jinja2_dir.cache"])
+
+
 def test_clear_of_missing_directory_names_it(tmp_path, impl):
     missing = tmp_path / "missing"
     with pytest.raises(FileNotFoundError, match="missing"):
