@@ -36,6 +36,7 @@ import datetime
 import gc
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import marshal
 import os
@@ -449,7 +450,7 @@ def scenario_fs_set(s: Setup, res: Results) -> None:
 def _fs_set(s: Setup, res: Results, root: str, where: str) -> None:
     env = s.env
     fid, label = (f"_{where}", f" ({where})") if where else ("", "")
-    dirs = iter(range(1000))
+    dirs = itertools.count()
 
     def new_dir(name: str) -> str:
         path = os.path.join(root, f"set{fid}-{next(dirs):02d}-{name}")

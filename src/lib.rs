@@ -1,6 +1,7 @@
 //! jinja-bccache: Rust cores for a drop-in replacement of `jinja2.bccache`.
 //!
-//! `format`, `keys`, `fs`, `seal` and `unlink` are plain Rust (no Python) and unit-tested with `cargo test`;
+//! `format`, `keys`, `fs`, `seal`, `unlink` and `memcached` are plain Rust (no Python) and
+//! unit-tested with `cargo test`;
 //! `py` is the thin binding layer exported as `jinja_bccache._native`.
 
 pub mod error;
