@@ -95,6 +95,22 @@ def test_memcached_repeat_loads_skip_the_network(memory_layer, memcached_server)
         k: 0 for k in after if isinstance(after[k], int)}
 
 
+class TupleChecksums(jinja_bccache.MemcachedBytecodeCache):
+    """A subclass whose checksums are not str: Jinja pickles whatever they are."""
+
+    def get_source_checksum(self, source):
+        return ("v1", super().get_source_checksum(source))
+
+
+def test_checksums_that_are_not_str_stay_out_of_the_layer(memory_layer):
+    duck = DictClient()
+    cache = TupleChecksums(duck)
+    want = load_all(cache)
+    assert jinja_bccache.memory_cache_info()[0] == 0
+    assert load_all(cache) == want
+    assert duck.gets == 40 and cache.stats()["hits"] == 20  # every load asked the client
+
+
 def test_isolation_scenarios_hold_with_the_layer_on(tmp_path, memory_layer):
     """Every configuration pair of test_isolation, with the layer answering repeat loads."""
     from test_isolation import SCENARIOS, check_scenario

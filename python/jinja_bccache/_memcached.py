@@ -160,8 +160,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             return
         if plain:
             value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
-            if isinstance(bucket.checksum, str):
-                native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
+            native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
         else:
             value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         try:

@@ -2,7 +2,6 @@
 //! verified and unmarshalled, each outcome counted, and a hit remembered in memory.
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
 use super::counters::Counters;
 use super::entry::{open_and_classify, Outcome};
@@ -62,12 +61,8 @@ pub struct Request<'a, 'py> {
 }
 
 impl<'py> Request<'_, 'py> {
-    /// Jinja's checksums are str; anything else (a subclass's choice) skips the layer.
     fn checksum_text(&self) -> Option<&str> {
-        self.checksum
-            .cast::<PyString>()
-            .ok()
-            .and_then(|s| s.to_str().ok())
+        memory::checksum_text(self.checksum)
     }
 
     /// The code held in the in-process layer, counted as a hit.

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 /// The default budget, in bytes of serialized entries.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -20,6 +21,18 @@ struct Layer {
     entries: LruCache<(String, String), (Py<PyAny>, usize)>,
     bytes: usize,
     max_bytes: usize,
+}
+
+impl Layer {
+    /// Evict least recently used entries until the layer fits its budget.
+    fn fit_budget(&mut self) {
+        while self.bytes > self.max_bytes {
+            let Some((_, (_, evicted))) = self.entries.pop_lru() else {
+                break;
+            };
+            self.bytes -= evicted;
+        }
+    }
 }
 
 // Every access happens with the GIL held and without releasing it, so the lock is never
@@ -62,12 +75,7 @@ pub fn put(code: &Bound<'_, PyAny>, key: &str, checksum: &str, weight: usize) {
         if let Some((_, old_weight)) = old {
             layer.bytes -= old_weight;
         }
-        while layer.bytes > layer.max_bytes {
-            let Some((_, (_, evicted))) = layer.entries.pop_lru() else {
-                break;
-            };
-            layer.bytes -= evicted;
-        }
+        layer.fit_budget();
     })
 }
 
@@ -89,20 +97,31 @@ pub fn set_memory_cache(max_bytes: usize) -> usize {
     with_layer(|layer| {
         let previous = layer.max_bytes;
         layer.max_bytes = max_bytes;
-        while layer.bytes > layer.max_bytes {
-            let Some((_, (_, evicted))) = layer.entries.pop_lru() else {
-                break;
-            };
-            layer.bytes -= evicted;
-        }
+        layer.fit_budget();
         previous
     })
 }
 
+/// The checksum as the layer keys it: Jinja's checksums are str; anything else (a subclass's
+/// choice) keeps the template out of the layer.
+pub fn checksum_text<'a>(checksum: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    checksum
+        .cast::<PyString>()
+        .ok()
+        .and_then(|s| s.to_str().ok())
+}
+
 /// `memory_store(code, key, checksum, weight)`: remember code just loaded or written.
 #[pyfunction]
-pub fn memory_store(code: &Bound<'_, PyAny>, key: &str, checksum: &str, weight: usize) {
-    put(code, key, checksum, weight)
+pub fn memory_store(
+    code: &Bound<'_, PyAny>,
+    key: &str,
+    checksum: &Bound<'_, PyAny>,
+    weight: usize,
+) {
+    if let Some(text) = checksum_text(checksum) {
+        put(code, key, text, weight)
+    }
 }
 
 /// `memory_cache_info()`: `(entries, bytes, max_bytes)`.
