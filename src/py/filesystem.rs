@@ -2,13 +2,11 @@
 //! finds, reads, writes and clears entries. Files are touched with the GIL released.
 
 use std::path::{Path, PathBuf};
-
-use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 
 use super::counters::Counters;
 use super::entry::{encode_parts, key_of, open_logged, utf8};
@@ -140,20 +138,18 @@ impl FsStore {
         filename: &Bound<'py, PyAny>,
         source: &Bound<'py, PyAny>,
         isolation: Option<&str>,
-    ) -> PyResult<(String, String, Option<Bound<'py, PyAny>>)> {
+    ) -> PyResult<(String, Bound<'py, PyString>, Option<Bound<'py, PyAny>>)> {
         let mut key = key_of(name, filename)?;
         if let Some(suffix) = isolation {
             // the same as cache_key(key, suffix) in the generic get_bucket
             key = keys::cache_key(key.as_bytes(), Some(suffix.as_bytes()));
         }
-        let checksum = keys::source_checksum(utf8(source, "source")?.as_bytes());
-        let path = self.path(&key);
-        let code = self.load_from(
+        // One Python str for the checksum: the lookup's and the bucket's.
+        let checksum = PyString::new(
             py,
-            &path,
-            &key,
-            checksum.clone().into_pyobject(py)?.as_any(),
-        )?;
+            &keys::source_checksum(utf8(source, "source")?.as_bytes()),
+        );
+        let code = self.load_from(py, &self.path(&key), &key, checksum.as_any())?;
         Ok((key, checksum, code))
     }
 
