@@ -1,6 +1,6 @@
 import typing as t
 
-from ._bucket import Bucket
+from ._bucket import BYTES_LIKE, Bucket
 from ._core import jinja_bccache, native
 from ._fingerprint import key_suffix
 
@@ -88,7 +88,7 @@ def check_secret(secret: t.Optional[bytes]) -> t.Optional[bytes]:
     """The signing secret as bytes, or a clear error."""
     if secret is None:
         return None
-    if not isinstance(secret, (bytes, bytearray, memoryview)):
+    if not isinstance(secret, BYTES_LIKE):
         raise TypeError(f"secret must be bytes, not {type(secret).__name__}")
     secret = bytes(secret)
     if not secret:
