@@ -332,13 +332,19 @@ def test_unwritable_directory_raises_permission_error_like_jinja(shared_dir):
     assert out["listdir"] == []
 
 
-def test_readable_entry_in_unwritable_directory_is_a_hit(shared_dir):
-    # a cache primed by a deploy step, read-only for the app: hits need no write access
+def primed_cache(shared_dir):
+    """A cache directory in which the script, run as root, rendered once: (directory, entry)."""
     directory = os.path.join(shared_dir, "cache")
     os.mkdir(directory)
     primed = run_python(NOBODY_SCRIPT, "prime", directory)
     assert primed["render"] == ["ok", primed["uncached"]]
     (entry,) = os.listdir(directory)
+    return directory, entry
+
+
+def test_readable_entry_in_unwritable_directory_is_a_hit(shared_dir):
+    # a cache primed by a deploy step, read-only for the app: hits need no write access
+    directory, entry = primed_cache(shared_dir)
     os.chmod(os.path.join(directory, entry), 0o644)
     os.chmod(directory, 0o755)
 
@@ -349,11 +355,7 @@ def test_readable_entry_in_unwritable_directory_is_a_hit(shared_dir):
 
 
 def test_unreadable_entry_is_a_miss_and_rendering_works(shared_dir):
-    directory = os.path.join(shared_dir, "cache")
-    os.mkdir(directory)
-    primed = run_python(NOBODY_SCRIPT, "prime", directory)
-    assert primed["render"] == ["ok", primed["uncached"]]
-    (entry,) = os.listdir(directory)
+    directory, entry = primed_cache(shared_dir)
     path = os.path.join(directory, entry)
     st = os.stat(path)
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)  # root's, private
