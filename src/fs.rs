@@ -2,8 +2,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::ffi::CString;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -11,12 +13,45 @@ use crate::error::{Error, Result};
 use crate::keys::{FilePattern, TEMP_RANDOM_LEN, TEMP_SUFFIX};
 use crate::unlink::unlink_all;
 
+/// One version of an entry file: what changes whenever the file is replaced (a new inode),
+/// rewritten in place (size, mtime) or touched in any other way (ctime, which no user can
+/// set). The in-process layer keeps the stamp of the file it loaded code from and answers
+/// again only while the file at the entry's name still has it, so it never answers
+/// differently from the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// An entry as read: its bytes and the stamp of the file they came from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub data: Vec<u8>,
+    pub stamp: FileStamp,
+}
+
 /// The whole entry at `path`, or `None` when there is nothing to load there.
 ///
 /// Missing files, directories and unreadable files are misses, as in Jinja (no
 /// exists-then-open race: the open itself decides). A symlink planted at an entry's name is
 /// never followed: the entry is treated as missing and will be replaced by a real file.
-pub fn read_entry(path: &Path) -> Result<Option<Vec<u8>>> {
+pub fn read_entry(path: &Path) -> Result<Option<Entry>> {
     // O_NONBLOCK: a FIFO planted at an entry's name must not hang the render on open.
     let file = OpenOptions::new()
         .read(true)
@@ -51,12 +86,24 @@ pub fn read_entry(path: &Path) -> Result<Option<Vec<u8>>> {
         );
         return Ok(None);
     }
-    refresh_recency(&file, &meta);
+    let meta = if is_stale(&meta) {
+        refresh_recency(&file);
+        // the refresh changed the ctime: stamp what the file is now
+        file.metadata().map_err(|err| Error::io(path, err))?
+    } else {
+        meta
+    };
+    let stamp = FileStamp::of(&meta);
     let mut data = Vec::with_capacity(meta.len() as usize);
     // take(): the file may grow between fstat and read
     match file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut data) {
         Ok(_) if data.len() as u64 > MAX_ENTRY_BYTES => Ok(None),
-        Ok(_) => Ok(Some(data)),
+        // a file that changed while it was read gets a stamp no later check matches
+        Ok(_) if data.len() as u64 != meta.len() => Ok(Some(Entry {
+            data,
+            stamp: FileStamp { ino: 0, ..stamp },
+        })),
+        Ok(_) => Ok(Some(Entry { data, stamp })),
         Err(err) if is_miss(&err) => Ok(None),
         Err(err) => Err(Error::io(path, err)),
     }
@@ -71,26 +118,52 @@ pub const MAX_ENTRY_BYTES: u64 = 64 * 1024 * 1024;
 /// it, so hits maintain it themselves, at most one `futimens` per entry per interval.
 pub const RECENCY_GRANULARITY: Duration = Duration::from_secs(3600);
 
-fn refresh_recency(file: &File, meta: &fs::Metadata) {
-    let stale = meta
-        .accessed()
+fn is_stale(meta: &fs::Metadata) -> bool {
+    meta.accessed()
         .ok()
         .and_then(|atime| SystemTime::now().duration_since(atime).ok())
-        .is_some_and(|age| age > RECENCY_GRANULARITY);
-    if stale {
-        let times = [
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_NOW,
-            },
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-        ];
-        // Best effort: an entry we cannot touch (another user's) just ages.
-        unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+        .is_some_and(|age| age > RECENCY_GRANULARITY)
+}
+
+/// Access time now, modification time untouched.
+const TOUCH: [libc::timespec; 2] = [
+    libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::UTIME_NOW,
+    },
+    libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::UTIME_OMIT,
+    },
+];
+
+fn refresh_recency(file: &File) {
+    // Best effort: an entry we cannot touch (another user's) just ages.
+    unsafe { libc::futimens(file.as_raw_fd(), TOUCH.as_ptr()) };
+}
+
+/// Whether the file at `path` (never following a symlink) is still the one `stamp` describes,
+/// for a hit served from memory. Such a hit is a use like any other: a stale access time is
+/// refreshed as a read would refresh it, and the returned stamp replaces the old one.
+pub fn revalidate(path: &Path, stamp: &FileStamp) -> Option<FileStamp> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if FileStamp::of(&meta) != *stamp {
+        return None;
     }
+    if !is_stale(&meta) {
+        return Some(*stamp);
+    }
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            TOUCH.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    let meta = fs::symlink_metadata(path).ok()?;
+    Some(FileStamp::of(&meta))
 }
 
 fn is_miss(err: &std::io::Error) -> bool {
@@ -106,8 +179,9 @@ fn is_miss(err: &std::io::Error) -> bool {
 /// caller need not copy a large payload behind its header first.
 ///
 /// A failed rename is not an error, as in Jinja: another process may have run `clear()`, which
-/// can remove the temp file when the pattern matches it. It is logged.
-pub fn write_entry(path: &Path, parts: &[&[u8]]) -> Result<()> {
+/// can remove the temp file when the pattern matches it. It is logged, and no stamp is
+/// returned; otherwise the stamp of the entry now in place.
+pub fn write_entry(path: &Path, parts: &[&[u8]]) -> Result<Option<FileStamp>> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -122,21 +196,24 @@ pub fn write_entry(path: &Path, parts: &[&[u8]]) -> Result<()> {
     // NamedTempFile removes the file when dropped, so every early return cleans up. A failed
     // write (disk full, file size limit) names the entry, which is what the user knows.
     write_all_vectored(tmp.as_file_mut(), parts).map_err(|err| Error::io(path, err))?;
-    if let Err(err) = tmp.persist(path) {
-        if err.error.kind() == ErrorKind::NotFound {
-            log::debug!(
-                "cache entry {} not stored: cleared while it was written",
-                path.display()
-            );
-        } else {
-            log::warn!(
-                "could not move cache entry into place at {}: {}",
-                path.display(),
-                err.error
-            );
-        }
+    let err = match tmp.persist(path) {
+        // fstat after the rename, which changed the ctime
+        Ok(file) => return Ok(file.metadata().ok().map(|meta| FileStamp::of(&meta))),
+        Err(err) => err,
+    };
+    if err.error.kind() == ErrorKind::NotFound {
+        log::debug!(
+            "cache entry {} not stored: cleared while it was written",
+            path.display()
+        );
+    } else {
+        log::warn!(
+            "could not move cache entry into place at {}: {}",
+            path.display(),
+            err.error
+        );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// `Write::write_all_vectored`, which is not stable yet: short writes resume where they stopped.
@@ -244,7 +321,7 @@ mod tests {
         let path = dir.path().join("__jinja2_k.cache");
         write_entry(&path, &[b"one"]).unwrap();
         write_entry(&path, &[b"", b"t", b"", b"wo"]).unwrap();
-        assert_eq!(read_entry(&path).unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(read_entry(&path).unwrap().unwrap().data, b"two");
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -329,6 +406,45 @@ mod tests {
         read_entry(&stale).unwrap();
         let atime = fs::metadata(&stale).unwrap().accessed().unwrap();
         assert!(SystemTime::now().duration_since(atime).unwrap() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_stamp_holds_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        let written = write_entry(&path, &[b"one"]).unwrap().unwrap();
+        let read = read_entry(&path).unwrap().unwrap().stamp;
+        assert_eq!(read, written);
+        assert_eq!(revalidate(&path, &read), Some(read));
+        // the same bytes written again: another file
+        write_entry(&path, &[b"one"]).unwrap();
+        assert_eq!(revalidate(&path, &read), None);
+        let current = read_entry(&path).unwrap().unwrap().stamp;
+        // rewritten in place, even to the same length
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"two")
+            .unwrap();
+        assert_eq!(revalidate(&path, &current), None);
+        let current = read_entry(&path).unwrap().unwrap().stamp;
+        fs::remove_file(&path).unwrap();
+        assert_eq!(revalidate(&path, &current), None);
+    }
+
+    #[test]
+    fn revalidating_refreshes_a_stale_access_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        fs::write(&path, b"x").unwrap();
+        set_atime(&path, 2 * 3600);
+        let stamp = FileStamp::of(&fs::symlink_metadata(&path).unwrap());
+        let refreshed = revalidate(&path, &stamp).expect("the same file");
+        let atime = fs::metadata(&path).unwrap().accessed().unwrap();
+        assert!(SystemTime::now().duration_since(atime).unwrap() < Duration::from_secs(60));
+        // the refresh changed the ctime; the new stamp is the file's
+        assert_eq!(revalidate(&path, &refreshed), Some(refreshed));
     }
 
     #[test]

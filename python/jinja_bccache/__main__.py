@@ -1,8 +1,12 @@
 """``python -m jinja_bccache``: warm a cache at deploy, and inspect or prune a cache directory.
 
-    python -m jinja_bccache warm myapp.templating:env [--jobs N] [--filter GLOB] [--extensions html,txt]
+    python -m jinja_bccache warm myapp.templating:env [--jobs N] [--filter GLOB]
+                                 [--extensions html,txt]
     python -m jinja_bccache stats DIR [--pattern PATTERN]
-    python -m jinja_bccache prune DIR [--max-age SECONDS] [--max-entries N] [--max-bytes N] [--pattern PATTERN]
+    python -m jinja_bccache prune DIR [--max-age SECONDS] [--max-entries N] [--max-bytes N]
+                                      [--pattern PATTERN]
+
+Each subcommand's ``--help`` describes its arguments.
 """
 
 import sys

@@ -4,6 +4,7 @@
 import argparse
 import fnmatch
 import importlib
+import math
 import os
 import sys
 import time
@@ -17,14 +18,35 @@ from ._warm import warm
 DEFAULT_PATTERN = "__jinja2_%s.cache"
 
 # Age buckets of the stats command, in seconds.
-_AGES = [("< 1 hour", 3600), ("< 1 day", 86400), ("< 1 week", 7 * 86400), ("< 30 days", 30 * 86400)]
+_AGES = [("< 1 hour", 3600), ("< 1 day", 86400), ("< 1 week", 7 * 86400),
+         ("< 30 days", 30 * 86400)]
+
+# No limit above this removes anything more, and the native side takes nothing past 2**64.
+_HUGE = 2**63
+
+
+def _at_least(least: int, convert: t.Callable[[str], float]) -> t.Callable[[str], t.Any]:
+    """An argparse type, so that a bad limit is a usage error naming its option rather than
+    an OverflowError from the native code."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan  # fails the range check below, which then explains
+        if not value >= least:
+            kind = "whole number" if convert is int else "number"
+            raise argparse.ArgumentTypeError(f"expected a {kind} >= {least}, got {text!r}")
+        return min(value, _HUGE)
+
+    return parse
 
 
 def _load_environment(spec: str) -> Environment:
     """``module:attr`` naming an Environment, or a zero-argument callable returning one."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise SystemExit(f"error: expected MODULE:ATTR, got {spec!r}")
+        raise ValueError(f"expected MODULE:ATTR, got {spec!r}")  # exit 2, as usage errors do
     sys.path.insert(0, os.getcwd())  # as `python -m` does for the application's own modules
     obj: t.Any = importlib.import_module(module_name)
     for part in attr.split("."):
@@ -32,7 +54,7 @@ def _load_environment(spec: str) -> Environment:
     if not isinstance(obj, Environment) and callable(obj):
         obj = obj()
     if not isinstance(obj, Environment):
-        raise SystemExit(f"error: {spec} is not a jinja2.Environment nor a factory returning one")
+        raise TypeError(f"{spec} is not a jinja2.Environment nor a factory returning one")
     return obj
 
 
@@ -102,20 +124,23 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 def _cmd_prune(args: argparse.Namespace) -> int:
     if args.max_age is None and args.max_entries is None and args.max_bytes is None:
-        raise SystemExit("error: give at least one of --max-age, --max-entries, --max-bytes")
+        args.usage_error("a limit is needed: give --max-age, --max-entries or --max-bytes")
     cache = FileSystemBytecodeCache(args.directory, args.pattern)
     removed, freed = cache.prune(args.max_age, args.max_entries, args.max_bytes)
     print(f"removed {removed} entries, freed {freed / 1024:.1f} KiB")
     return 0
 
 
-def main(argv: t.Optional[t.List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jinja_bccache", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="one of these; COMMAND --help describes its arguments")
 
     p = commands.add_parser("warm", help="compile every template of an Environment into its cache")
-    p.add_argument("environment", help="MODULE:ATTR of an Environment or of a factory returning one")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("environment",
+                   help="MODULE:ATTR of an Environment or of a factory returning one")
+    p.add_argument("--jobs", "-j", type=_at_least(1, int), default=1, metavar="N",
+                   help="worker processes (default %(default)s)")
     p.add_argument("--filter", help="only template names matching this glob")
     p.add_argument("--extensions", help="only these extensions, comma-separated (e.g. html,txt)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -124,15 +149,23 @@ def main(argv: t.Optional[t.List[str]] = None) -> int:
     for name, run, text in [("stats", _cmd_stats, "summarize a cache directory"),
                             ("prune", _cmd_prune, "remove least recently used entries")]:
         p = commands.add_parser(name, help=text)
-        p.add_argument("directory")
-        p.add_argument("--pattern", default=DEFAULT_PATTERN, help=f"default {DEFAULT_PATTERN}")
+        p.add_argument("directory", help="the cache directory")
+        # %(default)s, not the pattern itself: argparse %-formats help, and the pattern has %s
+        p.add_argument("--pattern", default=DEFAULT_PATTERN,
+                       help="file name pattern of the entries (default %(default)s)")
         if name == "prune":
-            p.add_argument("--max-age", type=float, help="seconds since last use")
-            p.add_argument("--max-entries", type=int)
-            p.add_argument("--max-bytes", type=int)
-        p.set_defaults(run=run)
+            p.add_argument("--max-age", type=_at_least(0, float), metavar="SECONDS",
+                           help="remove entries unused for longer than this (0 removes all)")
+            p.add_argument("--max-entries", type=_at_least(0, int), metavar="N",
+                           help="keep the N most recently used entries (0 removes all)")
+            p.add_argument("--max-bytes", type=_at_least(0, int), metavar="N",
+                           help="keep recently used entries up to N bytes (0 removes all)")
+        p.set_defaults(run=run, usage_error=p.error)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: t.Optional[t.List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except (OSError, ValueError, TypeError, ImportError, AttributeError) as exc:

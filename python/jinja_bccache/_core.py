@@ -5,6 +5,9 @@ The magic itself is taken from the installed Jinja so that both write identical 
 """
 
 import os
+import re
+import typing as t
+import warnings
 
 from jinja2 import bccache as jinja_bccache
 
@@ -21,8 +24,27 @@ if jinja_bccache.bc_version != SUPPORTED_BC_VERSION:
 
 native.configure(jinja_bccache.bc_magic)
 
+_UNITS = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def memory_budget(text: str) -> t.Optional[int]:
+    """Bytes from ``12345``, ``512K``, ``32M``, ``1G`` or ``32MiB`` (1024-based, any case);
+    None, to keep the default, when ``text`` is empty or, with a warning, unreadable: an
+    import should not die on a bad environment variable."""
+    # at most 20 digits: int() refuses very long strings, and 2**64 has 20
+    match = re.fullmatch(r"([0-9]{1,20})\s*(?:([KMG])(?:I?B)?|B?)", text.strip().upper())
+    size = int(match[1]) * _UNITS[match[2]] if match else -1
+    if 0 <= size < 1 << 64:
+        return size
+    if text.strip():
+        warnings.warn(f"JINJA_BCCACHE_MEMORY_BYTES={text!r} is not a size such as 0, 512K, 32M "
+                      "or 1G; the in-process layer keeps its default budget", RuntimeWarning)
+    return None
+
+
 # Operators can size (or, with 0, switch off) the in-process layer without touching code.
-if os.environ.get("JINJA_BCCACHE_MEMORY_BYTES"):
-    native.set_memory_cache(int(os.environ["JINJA_BCCACHE_MEMORY_BYTES"]))
+_budget = memory_budget(os.environ.get("JINJA_BCCACHE_MEMORY_BYTES", ""))
+if _budget is not None:
+    native.set_memory_cache(_budget)
 
 __all__ = ["jinja_bccache", "native"]

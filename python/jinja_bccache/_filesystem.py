@@ -12,7 +12,7 @@ from ._core import jinja_bccache, native
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
-#: Methods a subclass may override; while none is, the native store does the whole job.
+#: Methods a subclass or a patch may replace; while none is, the native store does the job.
 _NATIVE_PATH_METHODS = frozenset(
     {
         "get_cache_key",
@@ -37,7 +37,8 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
     a partial entry. :meth:`clear` removes this pattern's entries only.
     """
 
-    _native_path = True
+    #: Whether a method of _NATIVE_PATH_METHODS is replaced on the instance (a mock, a patch).
+    _patched = False
 
     def __init__(
         self,
@@ -60,17 +61,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
             directory, pattern, self.secret, isolate_environments, self._counters
         )
 
-    def __init_subclass__(cls, **kwargs: t.Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._native_path = all(
-            getattr(cls, name) is getattr(FileSystemBytecodeCache, name)
-            for name in _NATIVE_PATH_METHODS
-        )
-
     def __setattr__(self, name: str, value: t.Any) -> None:
-        # A method replaced on the instance (a mock, a patch) must be called: leave the fast path.
-        if name in _NATIVE_PATH_METHODS:
-            super().__setattr__("_native_path", False)
         # The native store holds these settings; rebuild it (validating the new value first,
         # so a bad assignment leaves the cache as it was). Jinja's attributes stay writable.
         if name in _STORE_SETTINGS and "_store" in self.__dict__:
@@ -79,6 +70,39 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
             super().__setattr__("_store", _make_store(**settings, counters=self._counters))
             value = settings[name]
         super().__setattr__(name, value)
+        if name in _NATIVE_PATH_METHODS:
+            self._note_patches()
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        if name in _NATIVE_PATH_METHODS:
+            self._note_patches()
+
+    def _note_patches(self) -> None:
+        # A method replaced on the instance must be called: leave the fast path while one is.
+        patched = not _NATIVE_PATH_METHODS.isdisjoint(self.__dict__)
+        object.__setattr__(self, "_patched", patched)
+
+    def __getstate__(self) -> t.Dict[str, t.Any]:
+        # The native parts are rebuilt from the settings on unpickling; stats restart at zero.
+        state = self.__dict__.copy()
+        del state["_store"], state["_counters"]
+        return state
+
+    def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
+        self.__dict__.update(state)
+        counters = native.Counters()
+        settings: t.Dict[str, t.Any] = {n: state.get(n) for n in _STORE_SETTINGS}
+        store = _make_store(**settings, counters=counters)
+        self.__dict__.update(_counters=counters, _store=store)
+
+    def _native_filenames(self) -> bool:
+        """Whether entry files are named natively: ``_get_cache_filename`` is this class's.
+        Looked up at every call, so a patch on the class made at any time is honoured."""
+        return (
+            type(self)._get_cache_filename is _GET_CACHE_FILENAME
+            and not self._patched
+        )
 
     def _get_default_cache_dir(self) -> str:
         tmpdir = tempfile.gettempdir()
@@ -116,7 +140,14 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         filename: t.Optional[str],
         source: str,
     ) -> Bucket:
-        if not self._native_path:
+        cls = type(self)
+        if (
+            self._patched
+            or cls.load_bytecode is not _LOAD_BYTECODE
+            or cls.get_cache_key is not _GET_CACHE_KEY
+            or cls.get_source_checksum is not _GET_SOURCE_CHECKSUM
+            or cls._get_cache_filename is not _GET_CACHE_FILENAME
+        ):
             return super().get_bucket(environment, name, filename, source)
         suffix = self._environment_suffix(environment, name)
         key, checksum, code = self._store.get(name, filename, source, suffix)
@@ -125,7 +156,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         return bucket
 
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
-        if self._native_path and type(bucket).load_bytecode in PLAIN_LOADERS:
+        if type(bucket).load_bytecode in PLAIN_LOADERS and self._native_filenames():
             bucket.code = self._store.load(bucket.key, bucket.checksum)
             return
         body = self._store.read_path(self._get_cache_filename(bucket), bucket.key)
@@ -134,7 +165,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         self._counters.add("hits" if bucket.code is not None else "misses")
 
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
-        if self._native_path and type(bucket).write_bytecode in PLAIN_WRITERS:
+        if type(bucket).write_bytecode in PLAIN_WRITERS and self._native_filenames():
             self._store.dump(bucket.key, bucket.checksum, code_to_write(bucket))
             return
         self._store.write_path(self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket))
@@ -167,6 +198,10 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
 
 
 _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
+_LOAD_BYTECODE = FileSystemBytecodeCache.load_bytecode
+_GET_CACHE_KEY = FileSystemBytecodeCache.get_cache_key
+_GET_SOURCE_CHECKSUM = FileSystemBytecodeCache.get_source_checksum
+_GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
 
 
 def _make_store(

@@ -18,9 +18,14 @@ def _cached_compile(
     bcc = env.bytecode_cache
     if bcc is None or not isinstance(source, str):
         return compile(source)
-    # Content-addressed: the entry's name is the source's digest (behind a NUL byte, which no
-    # loader name contains), so different strings never evict one another.
-    name = FROM_STRING_NAME + bcc.get_source_checksum(source)
+    try:
+        # Content-addressed: the entry's name is the source's digest (behind a NUL byte, which
+        # no loader name contains), so different strings never evict one another.
+        name = FROM_STRING_NAME + bcc.get_source_checksum(source)
+    except UnicodeEncodeError:
+        # Lone surrogates (text decoded with surrogateescape) have no UTF-8 digest, in Jinja's
+        # caches as in ours; from_string compiles them all the same, so do that, uncached.
+        return compile(source)
     if not getattr(bcc, "isolate_environments", False):
         # a cache that does not isolate (stock Jinja's, or isolation off): isolate here
         name += "/" + key_suffix(env, None)

@@ -1,7 +1,10 @@
+import itertools
+import math
 import time
 import typing as t
+import weakref
 
-from ._base import BytecodeCache
+from ._base import BytecodeCache, check_secret
 from ._bucket import BYTES_LIKE, PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
 from ._core import jinja_bccache, native
 from ._native import MemcachedClient, MemcachedError
@@ -52,8 +55,9 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     case the client's own exception propagates. :meth:`clear` does nothing, as in Jinja.
 
     With a :class:`MemcachedClient`, the prefix is checked when it is set (a key made of it
-    and a cache key must be a valid memcached key: ``ValueError`` otherwise), entries are
-    fetched, verified and unmarshalled in one native call, and errors it does not swallow are
+    and a cache key must be a valid memcached key: ``ValueError`` otherwise), and so is the
+    timeout (seconds as ``int`` or ``float``, or ``None``); entries are fetched, verified and
+    unmarshalled in one native call, and errors it does not swallow are
     :class:`MemcachedError`.
     """
 
@@ -74,43 +78,49 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         # Jinja types ``client`` with a protocol whose ``get`` returns bytes; every real client
         # (this one included) returns None on a miss, which Jinja's own code expects.
         self.client = client  # type: ignore[assignment]
-        self.prefix = prefix  # checked by __setattr__ for a MemcachedClient
+        self.prefix = prefix
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
         self._log_error = _RateLimitedLog()
         self._counters = native.Counters()
+        self._store = _make_store(self.__dict__, self._counters)
 
     def __setattr__(self, name: str, value: t.Any) -> None:
-        if name in ("client", "prefix"):
-            client = value if name == "client" else self.__dict__.get("client")
-            prefix = value if name == "prefix" else self.__dict__.get("prefix")
-            if type(client) is MemcachedClient and prefix is not None:
-                _check_prefix(prefix)
+        # The native store holds what these settings decide; rebuild it (validating the new
+        # value first, so a bad assignment leaves the cache as it was).
+        if name in _STORE_SETTINGS and "_store" in self.__dict__:
+            settings = {**self.__dict__, name: value}
+            if name == "secret":
+                settings[name] = value = check_secret(value)
+            super().__setattr__("_store", _make_store(settings, self._counters))
         super().__setattr__(name, value)
+
+    def __getstate__(self) -> t.Dict[str, t.Any]:
+        # The native parts are rebuilt from the settings on unpickling; stats restart at zero.
+        state = self.__dict__.copy()
+        del state["_store"], state["_counters"], state["_log_error"]
+        return state
+
+    def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
+        self.__dict__.update(state)
+        counters = native.Counters()
+        store = _make_store(state, counters)
+        self.__dict__.update(_log_error=_RateLimitedLog(), _counters=counters, _store=store)
 
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
-        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
-        accept_plain = not self.isolate_environments
+        store = self._store
         plain = type(bucket).load_bytecode in PLAIN_LOADERS
         if type(client) is MemcachedClient and plain:
-            answered, code = client._load_code(
-                key,
-                bucket.key,
-                bucket.checksum,
-                self.secret,
-                accept_plain,
-                not self.ignore_memcache_errors,
-                self._counters,
-            )
+            answered, code = store.load_native(client, key, bucket.key, bucket.checksum)
             # After a swallowed failure the bucket is left alone, as with any client.
             if answered:
                 bucket.code = code
             return
         if plain:
             # the in-process layer spares a network round trip
-            code = native.memory_lookup(bucket.key, bucket.checksum, self._counters)
+            code = store.lookup(bucket.key, bucket.checksum)
             if code is not None:
                 bucket.code = code
                 return
@@ -129,12 +139,12 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             value = None
         value = None if value is None else bytes(value)
         if plain:
-            bucket.code = native.load_counted(
-                value, bucket.key, bucket.checksum, self.secret, accept_plain, key, self._counters
-            )
+            bucket.code = store.decode(value, bucket.key, bucket.checksum, key)
             return
         body = None
         if value is not None:
+            # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+            accept_plain = not self.isolate_environments
             body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
         if body is None:
             bucket.reset()
@@ -145,22 +155,13 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
+        store = self._store
         plain = type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None
         if type(client) is MemcachedClient and plain:
-            client._dump_code(
-                key,
-                bucket.key,
-                bucket.checksum,
-                bucket.code,
-                self.secret,
-                self.timeout,
-                not self.ignore_memcache_errors,
-                self._counters,
-            )
+            store.dump_native(client, key, bucket)
             return
         if plain:
-            value = native.dump_sealed(bucket.checksum, bucket.code, bucket.key, self.secret)
-            native.memory_store(bucket.code, bucket.key, bucket.checksum, len(value))
+            value = store.encode(bucket.key, bucket.checksum, bucket.code)
         else:
             value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
         try:
@@ -174,8 +175,11 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
                 raise
             self._log_error("set", key, exc)
         else:
-            self._counters.add("writes")
-            self._counters.add("bytes_written", len(value))
+            if plain:
+                store.stored(bucket.key, bucket.checksum, bucket.code, len(value))
+            else:
+                self._counters.add("writes")
+                self._counters.add("bytes_written", len(value))
 
     def stats(self) -> t.Dict[str, int]:
         """What this cache object has done since it was created: ``hits`` (of which
@@ -184,6 +188,100 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         failures, swallowed or not), ``bytes_read`` and ``bytes_written``. A
         :class:`MemcachedClient` has its own, per server: ``client.stats()``."""
         return self._counters.snapshot()
+
+
+#: The attributes the native store is built from.
+_STORE_SETTINGS = frozenset(
+    {"client", "prefix", "timeout", "ignore_memcache_errors", "secret", "isolate_environments"}
+)
+
+#: Longest TTL the native client sends (memcached's are 32-bit; longer ones are absolute times).
+_MAX_TTL = 2**31 - 1
+
+
+def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+    """The native store for these settings, or TypeError / ValueError for a value that could
+    never work, so that it is reported here and never out of ``get_template``."""
+    client = settings["client"]
+    prefix = settings["prefix"]
+    timeout = settings["timeout"]
+    native_client = type(client) is MemcachedClient
+    ttl = 0
+    if native_client:
+        _check_prefix(prefix)
+        ttl = native_ttl(timeout)
+    accept_plain = not settings["isolate_environments"]
+    return native.McStore(
+        scope=_scope(client, prefix, timeout, settings["ignore_memcache_errors"]),
+        secret=settings["secret"],
+        accept_plain=accept_plain,
+        raise_errors=not settings["ignore_memcache_errors"],
+        ttl=ttl,
+        lifetime=_lifetime(timeout),
+        counters=counters,
+    )
+
+
+def native_ttl(timeout: t.Any) -> int:
+    """What :class:`MemcachedClient` sends for a cache's ``timeout``: whole seconds, rounded up
+    (0.5 must not become 0, which means "never expires"); ``None`` is no expiry."""
+    if timeout is None:
+        return 0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+    if not 0 <= timeout <= _MAX_TTL:  # also refuses nan
+        raise ValueError(f"timeout must be between 0 and {_MAX_TTL} seconds, not {timeout!r}")
+    return math.ceil(timeout)
+
+
+def _lifetime(timeout: t.Any) -> t.Optional[float]:
+    """How long the in-process layer may answer for an entry after loading or writing it:
+    no longer than the store keeps it."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout)
+    return None
+
+
+def _scope(client: t.Any, prefix: t.Any, timeout: t.Any, ignore_errors: t.Any) -> t.Optional[str]:
+    """The store this cache reads, as the in-process layer scopes it, or None to keep the
+    cache out of the layer: when errors must surface (a load answered from memory would hide
+    a dead server), or when the store's retention cannot be known."""
+    if not ignore_errors or not isinstance(prefix, str):
+        return None
+    if type(client) is MemcachedClient:
+        # Clients over the same servers are one store.
+        return "native\0" + "\0".join(sorted(client.servers)) + "\0\0" + prefix
+    if timeout is not None and _lifetime(timeout) is None:
+        return None  # 0 means "forever" to memcached but "do not store" to Django
+    token = _client_token(client)
+    return None if token is None else f"python\0{token}\0\0{prefix}"
+
+
+# A token per Python client object, never reused (unlike id()), so a client created where a
+# dead one lived is another store. Clients that take no weak reference get none.
+_tokens: t.Dict[int, t.Tuple["weakref.ref[t.Any]", int]] = {}
+_next_token = itertools.count(1)
+
+
+def _client_token(client: t.Any) -> t.Optional[int]:
+    ident = id(client)
+    held = _tokens.get(ident)
+    if held is not None and held[0]() is client:
+        return held[1]
+
+    def forget(ref: "weakref.ref[t.Any]") -> None:
+        if _tokens.get(ident, (None,))[0] is ref:
+            del _tokens[ident]
+
+    try:
+        ref = weakref.ref(client, forget)
+    except TypeError:
+        return None
+    token = next(_next_token)
+    _tokens[ident] = (ref, token)
+    return token
 
 
 def _check_prefix(prefix: t.Any) -> None:

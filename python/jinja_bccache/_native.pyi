@@ -5,17 +5,14 @@ import typing as t
 __all__ = [
     "Counters",
     "FsStore",
+    "McStore",
     "MemcachedClient",
     "MemcachedError",
     "check_memcached_key",
     "cache_key",
     "configure",
-    "dump_sealed",
-    "load_counted",
     "memory_cache_clear",
     "memory_cache_info",
-    "memory_lookup",
-    "memory_store",
     "registry_changes",
     "seal",
     "set_memory_cache",
@@ -33,17 +30,6 @@ def entry_dump(checksum: object, code: t.Any) -> bytes: ...
 def set_memory_cache(max_bytes: int) -> int: ...
 def memory_cache_info() -> t.Tuple[int, int, int]: ...
 def memory_cache_clear() -> None: ...
-def memory_lookup(key: str, checksum: object, counters: Counters) -> t.Any: ...
-def load_counted(
-    entry: t.Optional[bytes],
-    key: str,
-    checksum: object,
-    secret: t.Optional[bytes],
-    accept_plain: bool,
-    place: str,
-    counters: Counters,
-) -> t.Any: ...
-def memory_store(code: t.Any, key: str, checksum: t.Any, weight: int) -> None: ...
 def registry_changes(
     registry: t.Dict[t.Any, t.Any], defaults: t.Dict[t.Any, t.Any]
 ) -> t.List[t.Tuple[t.Any, t.Any]]: ...
@@ -51,8 +37,6 @@ def seal(entry: bytes, key: str, secret: t.Optional[bytes]) -> bytes: ...
 def unseal(
     entry: bytes, key: str, secret: t.Optional[bytes], accept_plain: bool, place: str
 ) -> t.Optional[bytes]: ...
-def dump_sealed(checksum: object, code: t.Any, key: str, secret: t.Optional[bytes]) -> bytes: ...
-
 @t.final
 class FsStore:
     def __new__(
@@ -77,6 +61,29 @@ class FsStore:
         max_entries: t.Optional[int] = None,
         max_bytes: t.Optional[int] = None,
     ) -> t.Tuple[int, int]: ...
+
+@t.final
+class McStore:
+    def __new__(
+        cls,
+        scope: t.Optional[str],
+        secret: t.Optional[bytes],
+        accept_plain: bool,
+        raise_errors: bool,
+        ttl: int,
+        lifetime: t.Optional[float],
+        counters: Counters,
+    ) -> McStore: ...
+    def load_native(
+        self, client: MemcachedClient, key: str, bucket_key: str, checksum: object
+    ) -> t.Tuple[bool, t.Any]: ...
+    def dump_native(self, client: MemcachedClient, key: str, bucket: t.Any) -> None: ...
+    def lookup(self, bucket_key: str, checksum: object) -> t.Any: ...
+    def decode(
+        self, value: t.Optional[bytes], bucket_key: str, checksum: object, place: str
+    ) -> t.Any: ...
+    def encode(self, bucket_key: str, checksum: object, code: t.Any) -> bytes: ...
+    def stored(self, bucket_key: str, checksum: object, code: t.Any, weight: int) -> None: ...
 
 @t.final
 class Counters:
@@ -125,26 +132,6 @@ class MemcachedClient:
         """The server ``key`` lives on while all are up (the same as pymemcache's HashClient)."""
     def down_servers(self) -> t.List[str]:
         """The servers currently skipped after a failure."""
-    def _load_code(
-        self,
-        key: str,
-        bucket_key: str,
-        checksum: object,
-        secret: t.Optional[bytes],
-        accept_plain: bool,
-        raise_errors: bool,
-        counters: Counters,
-    ) -> t.Tuple[bool, t.Any]: ...
-    def _dump_code(
-        self,
-        key: str,
-        bucket_key: str,
-        checksum: object,
-        code: t.Any,
-        secret: t.Optional[bytes],
-        timeout: t.Optional[int],
-        raise_errors: bool,
-        counters: Counters,
-    ) -> None: ...
+    def __reduce__(self) -> t.Tuple[t.Any, t.Tuple[t.List[str]]]: ...
 
 def check_memcached_key(key: str) -> None: ...

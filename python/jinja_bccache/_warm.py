@@ -28,23 +28,58 @@ class WarmSummary:
         self.failed += other.failed
 
 
+class _Observer:
+    """A per-call stand-in for the bytecode cache that records what the loader did with it.
+
+    Every call goes to the real cache with the real Environment, so the key (and its
+    environment fingerprint) is exactly the application's; only the answers are noted."""
+
+    def __init__(self, cache: t.Any, env: Environment) -> None:
+        self._cache = cache
+        self._env = env
+        self.asked = False
+        self.hit = False
+        self.written = False
+
+    def get_bucket(self, environment: Environment, name: str, filename: t.Optional[str],
+                   source: str) -> t.Any:
+        bucket = self._cache.get_bucket(self._env, name, filename, source)
+        self.asked = True
+        self.hit = self.hit or bucket.code is not None
+        return bucket
+
+    def set_bucket(self, bucket: t.Any) -> None:
+        self._cache.set_bucket(bucket)
+        self.written = True
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._cache, name)
+
+
 def _warm_one(env: Environment, name: str, summary: WarmSummary) -> None:
-    bcc = env.bytecode_cache
-    assert bcc is not None and env.loader is not None
+    assert env.bytecode_cache is not None and env.loader is not None
+    observer = _Observer(env.bytecode_cache, env)
+    # The loader's own load() path, so the name, filename and key are exactly the ones the
+    # application's get_template() uses, whatever the loader maps (PrefixLoader hands the
+    # local name to its sub-loader; custom loaders may override load()). It runs on a shallow
+    # copy of the Environment whose only difference is the cache it reads: the caller's
+    # Environment is never modified, and the observer passes the original to the cache.
+    view = object.__new__(type(env))
+    view.__dict__.update(env.__dict__)
+    view.bytecode_cache = observer  # type: ignore[assignment]
     try:
-        # The same steps as Jinja's loader, so the key (name, filename, environment
-        # fingerprint) is exactly the one the application computes.
-        source, filename, _ = env.loader.get_source(env, name)
-        bucket = bcc.get_bucket(env, name, filename, source)
-        if bucket.code is not None:
-            summary.already_warm.append(name)
-            return
-        bucket.code = env.compile(source, name, filename)
-        bcc.set_bucket(bucket)
+        env.loader.load(view, name, view.make_globals(None))
     except Exception as exc:  # a template that does not compile is reported, not fatal
         summary.failed.append((name, f"{type(exc).__name__}: {exc}"))
-    else:
+        return
+    if observer.written:
         summary.compiled.append(name)
+    elif observer.hit:
+        summary.already_warm.append(name)
+    elif not observer.asked:
+        summary.failed.append((name, "its loader does not use the bytecode cache"))
+    else:  # the cache had no code and the loader stored none
+        summary.failed.append((name, "the loader did not store the compiled code in the bytecode cache"))
 
 
 # The Environment a forked worker inherits (it may not be picklable: loaders, lambdas).

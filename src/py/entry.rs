@@ -313,18 +313,3 @@ pub fn unseal<'py>(
     open_logged(entry, key, secret, accept_plain, &place)
         .map(|opened| PyBytes::new(py, opened.body()))
 }
-
-/// `dump_sealed(checksum, code, key, secret)`: a sealed entry for a bucket.
-#[pyfunction]
-pub fn dump_sealed<'py>(
-    py: Python<'py>,
-    checksum: &Bound<'py, PyAny>,
-    code: &Bound<'py, PyAny>,
-    key: &str,
-    secret: Option<&[u8]>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(
-        py,
-        &encode_sealed(checksum, code, key, secret)?,
-    ))
-}

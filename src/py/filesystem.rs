@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::counters::Counters;
 use super::entry::{encode_parts, key_of, open_logged, utf8};
 use super::loading::Request;
-use super::memory;
+use super::memory::{self, secret_digest, Check, Scope};
 use crate::error::Error;
 use crate::fs;
 use crate::keys::{self, FilePattern};
@@ -27,11 +27,13 @@ pub struct FsStore {
     accept_plain: bool,
     /// Shared with the stores that replace this one when the cache's settings change.
     counters: Py<Counters>,
+    /// This store's part of the in-process layer.
+    scope: Scope,
 }
 
 /// A read error other than "nothing there" (EIO, ENAMETOOLONG, ...) costs a recompile, not a
 /// failed render: Jinja's contract for load_bytecode is to leave the bucket empty.
-fn read_or_miss(py: Python<'_>, path: &Path, counters: &Counters) -> Option<Vec<u8>> {
+fn read_or_miss(py: Python<'_>, path: &Path, counters: &Counters) -> Option<fs::Entry> {
     match py.detach(|| fs::read_entry(path)) {
         Ok(data) => data,
         Err(err) => {
@@ -63,6 +65,7 @@ impl FsStore {
             secret: self.secret.as_deref(),
             accept_plain: self.accept_plain,
             counters: self.counters.get(),
+            scope: Some(self.scope),
         }
     }
 
@@ -74,21 +77,37 @@ impl FsStore {
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let request = self.request(key, checksum);
-        if let Some(code) = request.in_memory(py) {
+        // One lstat proves the file at the entry's name is still the one the code came from
+        // (and refreshes its access time as a read would), so memory answers as the file.
+        let still_there = |check: &Check| match check {
+            Check::File(stamp) => fs::revalidate(path, stamp).map(Check::File),
+            Check::Until(_) => None,
+        };
+        if let Some(code) = request.in_memory(py, still_there) {
             return Ok(Some(code));
         }
         let entry = read_or_miss(py, path, request.counters);
-        request.decode_entry(py, entry.as_deref(), &path.display())
+        let entry = entry
+            .as_ref()
+            .map(|entry| (&entry.data[..], Check::File(entry.stamp)));
+        request.decode_entry(py, entry, &path.display())
     }
 
-    fn write(&self, py: Python<'_>, path: &Path, parts: &[&[u8]]) -> PyResult<()> {
+    /// Write an entry; the stamp of the file now in place, unless a concurrent `clear()` took
+    /// it away.
+    fn write(
+        &self,
+        py: Python<'_>,
+        path: &Path,
+        parts: &[&[u8]],
+    ) -> PyResult<Option<fs::FileStamp>> {
         let counters = self.counters.get();
         match py.detach(|| fs::write_entry(path, parts)) {
-            Ok(()) => {
+            Ok(stamp) => {
                 Counters::bump(&counters.writes, 1);
                 let len: usize = parts.iter().map(|part| part.len()).sum();
                 Counters::bump(&counters.bytes_written, len as u64);
-                Ok(())
+                Ok(stamp)
             }
             Err(err) => {
                 Counters::bump(&counters.errors, 1);
@@ -118,13 +137,26 @@ impl FsStore {
         accept_plain: bool,
         counters: Py<Counters>,
     ) -> PyResult<Self> {
-        let pattern = FilePattern::parse(pattern).map_err(Error::Value)?;
+        let parsed = FilePattern::parse(pattern).map_err(Error::Value)?;
+        // Stores over one directory spelled differently share entries; a missing directory
+        // (reported at the first write, as Jinja does) keeps its spelling.
+        let resolved = std::fs::canonicalize(&directory)
+            .or_else(|_| std::path::absolute(&directory))
+            .unwrap_or_else(|_| directory.clone());
+        let scope = memory::scope_of(&[
+            b"filesystem",
+            resolved.as_os_str().as_encoded_bytes(),
+            pattern.as_bytes(),
+            &secret_digest(secret.as_deref()),
+            &[u8::from(accept_plain)],
+        ]);
         Ok(FsStore {
             dir: directory,
-            pattern,
+            pattern: parsed,
             secret,
             accept_plain,
             counters,
+            scope,
         })
     }
 
@@ -174,9 +206,13 @@ impl FsStore {
         let entry = encode_parts(checksum, code)?;
         let [header, payload] = entry.parts();
         let trailer = seal::trailer(&[header, payload], key, self.secret.as_deref());
-        self.write(py, &self.path(key), &[header, payload, &trailer])?;
-        self.request(key, checksum)
-            .remember(code, entry.len() + trailer.len());
+        if let Some(stamp) = self.write(py, &self.path(key), &[header, payload, &trailer])? {
+            self.request(key, checksum).remember(
+                code,
+                entry.len() + trailer.len(),
+                Check::File(stamp),
+            );
+        }
         Ok(())
     }
 
@@ -188,7 +224,7 @@ impl FsStore {
         path: PathBuf,
         key: &str,
     ) -> Option<Bound<'py, PyBytes>> {
-        let entry = read_or_miss(py, &path, self.counters.get())?;
+        let entry = read_or_miss(py, &path, self.counters.get())?.data;
         Counters::bump(&self.counters.get().bytes_read, entry.len() as u64);
         let opened = open_logged(
             &entry,
@@ -206,12 +242,14 @@ impl FsStore {
     /// For subclasses that name their files themselves: seal `entry` and write it to `path`.
     fn write_path(&self, py: Python<'_>, path: PathBuf, key: &str, entry: Vec<u8>) -> PyResult<()> {
         let trailer = seal::trailer(&[&entry], key, self.secret.as_deref());
-        self.write(py, &path, &[&entry, &trailer])
+        self.write(py, &path, &[&entry, &trailer]).map(|_| ())
     }
 
     /// Remove this pattern's entries; returns how many.
     fn clear(&self, py: Python<'_>) -> PyResult<usize> {
-        memory::forget_all();
+        // Memory would not answer for removed files anyway (their stamps no longer match):
+        // this only frees it.
+        memory::forget_scope(self.scope);
         Ok(py.detach(|| fs::clear(&self.dir, &self.pattern))?)
     }
 

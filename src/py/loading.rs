@@ -1,55 +1,12 @@
-//! The load path every backend shares: the in-process layer first, then the backend's bytes
-//! verified and unmarshalled, each outcome counted, and a hit remembered in memory.
+//! The load path every backend shares: the in-process layer first (only within the store's
+//! scope, and only while the store's check holds), then the backend's bytes verified and
+//! unmarshalled, each outcome counted, and a hit remembered in memory.
 
 use pyo3::prelude::*;
 
 use super::counters::Counters;
 use super::entry::{open_and_classify, Outcome};
-use super::memory;
-
-/// `load_counted(entry, key, checksum, secret, accept_plain, place, counters)`, for backends
-/// spoken to from Python: the in-process layer when `entry` is None and `memory_first`, else
-/// the entry (None: the backend had nothing) verified, unmarshalled, counted and remembered.
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-pub fn load_counted<'py>(
-    py: Python<'py>,
-    entry: Option<&[u8]>,
-    key: &str,
-    checksum: &Bound<'py, PyAny>,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &str,
-    counters: &Bound<'py, Counters>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let request = Request {
-        key,
-        checksum,
-        secret,
-        accept_plain,
-        counters: counters.get(),
-    };
-    request.decode_entry(py, entry, &place)
-}
-
-/// `memory_lookup(key, checksum, counters)`: the code the in-process layer holds, counted as
-/// a hit, or None (nothing counted: the backend is asked next).
-#[pyfunction]
-pub fn memory_lookup<'py>(
-    py: Python<'py>,
-    key: &str,
-    checksum: &Bound<'py, PyAny>,
-    counters: &Bound<'py, Counters>,
-) -> Option<Bound<'py, PyAny>> {
-    let request = Request {
-        key,
-        checksum,
-        secret: None,
-        accept_plain: false,
-        counters: counters.get(),
-    };
-    request.in_memory(py)
-}
+use super::memory::{self, Check, Scope};
 
 /// What a backend needs to turn its bytes into code for one bucket.
 pub struct Request<'a, 'py> {
@@ -58,30 +15,51 @@ pub struct Request<'a, 'py> {
     pub secret: Option<&'a [u8]>,
     pub accept_plain: bool,
     pub counters: &'a Counters,
+    /// The store's scope in the in-process layer; `None` keeps this load out of it.
+    pub scope: Option<Scope>,
 }
 
 impl<'py> Request<'_, 'py> {
-    fn checksum_text(&self) -> Option<&str> {
-        memory::checksum_text(self.checksum)
+    fn layer_key(&self) -> Option<(Scope, &str)> {
+        Some((self.scope?, memory::checksum_text(self.checksum)?))
     }
 
-    /// The code held in the in-process layer, counted as a hit.
-    pub fn in_memory(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
-        let code = memory::get(py, self.key, self.checksum_text()?)?;
+    /// The code the in-process layer holds, counted as a hit, if `still_valid` confirms the
+    /// store would give the same answer now; it returns the entry's check from now on, or
+    /// `None`, which drops the entry so the store answers.
+    pub fn in_memory(
+        &self,
+        py: Python<'py>,
+        still_valid: impl FnOnce(&Check) -> Option<Check>,
+    ) -> Option<Bound<'py, PyAny>> {
+        let (scope, text) = self.layer_key()?;
+        let (code, check) = memory::get(py, scope, self.key, text)?;
+        match still_valid(&check) {
+            Some(now) => {
+                if now != check {
+                    memory::recheck(scope, self.key, text, now);
+                }
+            }
+            None => {
+                memory::forget(scope, self.key, text);
+                return None;
+            }
+        }
         Counters::bump(&self.counters.hits, 1);
         Counters::bump(&self.counters.memory_hits, 1);
         Some(code)
     }
 
-    /// The backend had nothing (`None`), or had `entry`: verify, unmarshal, count, remember.
+    /// The backend had nothing (`None`), or had an entry (with what must hold for the layer
+    /// to answer for it later): verify, unmarshal, count, remember.
     pub fn decode_entry(
         &self,
         py: Python<'py>,
-        entry: Option<&[u8]>,
+        entry: Option<(&[u8], Check)>,
         place: &dyn std::fmt::Display,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let counters = self.counters;
-        let Some(entry) = entry else {
+        let Some((entry, check)) = entry else {
             Counters::bump(&counters.misses, 1);
             return Ok(None);
         };
@@ -98,9 +76,7 @@ impl<'py> Request<'_, 'py> {
         match &outcome {
             Outcome::Hit(code) => {
                 Counters::bump(&counters.hits, 1);
-                if let Some(text) = self.checksum_text() {
-                    memory::put(code, self.key, text, entry.len());
-                }
+                self.remember(code, entry.len(), check);
             }
             Outcome::Miss => Counters::bump(&counters.misses, 1),
             Outcome::Rejected => {
@@ -111,11 +87,12 @@ impl<'py> Request<'_, 'py> {
         Ok(outcome.code())
     }
 
-    /// A code just written (`weight` bytes): the writer's process loads it next from memory,
-    /// like the others. Counting the write is the backend's, which knows whether it succeeded.
-    pub fn remember(&self, code: &Bound<'py, PyAny>, weight: usize) {
-        if let Some(text) = self.checksum_text() {
-            memory::put(code, self.key, text, weight);
+    /// Code the store now holds (`weight` bytes, loaded or just written): the process loads
+    /// it next from memory while `check` holds. Counting a write is the backend's, which
+    /// knows whether it succeeded.
+    pub fn remember(&self, code: &Bound<'py, PyAny>, weight: usize, check: Check) {
+        if let Some((scope, text)) = self.layer_key() {
+            memory::put(scope, code, self.key, text, weight, check);
         }
     }
 }

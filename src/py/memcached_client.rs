@@ -4,12 +4,10 @@
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::counters::Counters;
-use super::entry::encode_sealed;
-use super::loading::Request;
 use crate::memcached::{self, protocol, Client, Config, Failure};
 
 pyo3::create_exception!(
@@ -46,7 +44,7 @@ fn checked(key: &str) -> PyResult<&str> {
 
 /// A key built by a cache (prefix + a key a subclass may compute): invalid is an error only
 /// when errors are raised, a logged miss or skipped write otherwise, as with Python clients.
-fn cache_key(key: &str, raise_errors: bool) -> PyResult<Option<&str>> {
+pub(super) fn cache_key(key: &str, raise_errors: bool) -> PyResult<Option<&str>> {
     match protocol::key_error(key) {
         None => Ok(Some(key)),
         Some(message) if raise_errors => Err(PyValueError::new_err(message)),
@@ -70,7 +68,7 @@ const DEFAULTS: fn() -> Config = Config::default;
 
 #[pyclass(frozen, name = "MemcachedClient", module = "jinja_bccache")]
 pub struct MemcachedClientPy {
-    inner: Client,
+    pub(super) inner: Client,
 }
 
 #[pymethods]
@@ -147,6 +145,28 @@ impl MemcachedClientPy {
         self.inner.down().into_iter().map(str::to_owned).collect()
     }
 
+    /// Pickled (and copied) by configuration: the copy dials its own connections.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Vec<String>,))> {
+        let py = slf.py();
+        let this = slf.get();
+        let c = this.inner.config();
+        let settings = PyDict::new(py);
+        settings.set_item("connect_timeout", c.connect_timeout.as_secs_f64())?;
+        settings.set_item("timeout", c.timeout.as_secs_f64())?;
+        settings.set_item("retry_interval", c.retry_interval.as_secs_f64())?;
+        settings.set_item("max_value_size", c.max_value_size)?;
+        settings.set_item("compress_threshold", c.compress_threshold)?;
+        settings.set_item("max_idle", c.max_idle)?;
+        // partial(MemcachedClient, **settings): the keyword-only settings survive pickling
+        let partial = py
+            .import(intern!(py, "functools"))?
+            .getattr(intern!(py, "partial"))?
+            .call((slf.get_type(),), Some(&settings))?;
+        Ok((partial, (this.inner.servers().to_vec(),)))
+    }
+
     fn __repr__(&self) -> String {
         let c = self.inner.config();
         format!(
@@ -159,89 +179,6 @@ impl MemcachedClientPy {
             c.compress_threshold
                 .map_or_else(|| "None".to_owned(), |n| n.to_string()),
         )
-    }
-
-    /// `MemcachedBytecodeCache.load_bytecode` in one call: fetch with the GIL released, then
-    /// verify and unmarshal. Returns `(answered, code)`; `answered` is False after a failure
-    /// that was swallowed (`raise_errors` false), so the caller can leave the bucket alone.
-    #[allow(clippy::too_many_arguments)]
-    fn _load_code<'py>(
-        &self,
-        py: Python<'py>,
-        key: &str,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-        secret: Option<&[u8]>,
-        accept_plain: bool,
-        raise_errors: bool,
-        counters: &Bound<'py, Counters>,
-    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
-        let Some(key) = cache_key(key, raise_errors)? else {
-            return Ok((false, None));
-        };
-        let request = Request {
-            key: bucket_key,
-            checksum,
-            secret,
-            accept_plain,
-            counters: counters.get(),
-        };
-        if let Some(code) = request.in_memory(py) {
-            return Ok((true, Some(code)));
-        }
-        match py.detach(|| self.inner.get(key)) {
-            Ok(entry) => Ok((true, request.decode_entry(py, entry.as_deref(), &key)?)),
-            Err(failure) => {
-                Counters::bump(&request.counters.errors, 1);
-                Counters::bump(&request.counters.misses, 1);
-                if raise_errors {
-                    return Err(failure.into());
-                }
-                Ok((false, None))
-            }
-        }
-    }
-
-    /// `MemcachedBytecodeCache.dump_bytecode` in one call: frame and seal with the GIL held,
-    /// store with it released.
-    #[allow(clippy::too_many_arguments)]
-    fn _dump_code(
-        &self,
-        py: Python<'_>,
-        key: &str,
-        bucket_key: &str,
-        checksum: &Bound<'_, PyAny>,
-        code: &Bound<'_, PyAny>,
-        secret: Option<&[u8]>,
-        timeout: Option<i64>,
-        raise_errors: bool,
-        counters: &Bound<'_, Counters>,
-    ) -> PyResult<()> {
-        let Some(key) = cache_key(key, raise_errors)? else {
-            return Ok(());
-        };
-        let ttl = ttl_seconds(timeout)?;
-        let entry = encode_sealed(checksum, code, bucket_key, secret)?;
-        let request = Request {
-            key: bucket_key,
-            checksum,
-            secret,
-            accept_plain: false,
-            counters: counters.get(),
-        };
-        request.remember(code, entry.len());
-        let result = py.detach(|| self.inner.set(key, &entry, ttl));
-        match &result {
-            Ok(_) => {
-                Counters::bump(&request.counters.writes, 1);
-                Counters::bump(&request.counters.bytes_written, entry.len() as u64);
-            }
-            Err(_) => Counters::bump(&request.counters.errors, 1),
-        }
-        match result {
-            Err(failure) if raise_errors => Err(failure.into()),
-            _ => Ok(()),
-        }
     }
 }
 

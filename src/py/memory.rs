@@ -1,37 +1,105 @@
-//! The in-process layer: unmarshalled code of recent hits and writes, shared by every cache
-//! object in the process, in front of the storage backends. A repeat load (an Environment
-//! per request or per job, a test suite, a dbt-style tool) then costs hashing the source and
-//! a map lookup instead of a read and an unmarshal.
+//! The in-process layer: unmarshalled code of recent hits and writes, in front of the
+//! storage backends. A repeat load (an Environment per request or per job, a test suite, a
+//! dbt-style tool) then costs hashing the source and a map lookup instead of a read and an
+//! unmarshal.
 //!
-//! Keyed by the full cache key (which carries the environment fingerprint) and the source
-//! checksum, so it can only return what the backend would have returned for the same
-//! template, configuration and source. Bounded by the size of the serialized entries (a
-//! proxy for the memory the code objects take); least recently used first out.
+//! It never answers differently from the store behind it:
+//! - every entry belongs to one store *scope*: a digest of what decides the store's answer
+//!   (the directory and pattern, or the memcached servers or client object and prefix; the
+//!   secret's digest; whether stock Jinja's entries are accepted). A cache object is answered
+//!   only with what a store of its own scope loaded or accepted, so a new directory, another
+//!   pattern, a secret or a memcached store always gets its own first load and write;
+//! - every entry carries a `Check`: a filesystem entry answers only while the file at its
+//!   name is still the file it was loaded from (one `lstat`), a memcached entry only until its
+//!   timeout.
+//!
+//! Keyed by scope, full cache key (which carries the environment fingerprint) and source
+//! checksum. Bounded by the size of the serialized entries (a proxy for the memory the code
+//! objects take); least recently used first out.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use lru::LruCache;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use sha2::{Digest, Sha256};
+
+use crate::fs::FileStamp;
 
 /// The default budget, in bytes of serialized entries.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
 
+/// Which store an entry belongs to: a digest of the store's description (`scope_of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope(u128);
+
+/// The digest of a store's description. Collision-resistant, so no two stores share entries
+/// by accident; the description (which may hold a secret's digest) is not kept.
+pub fn scope_of(parts: &[&[u8]]) -> Scope {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // length-prefixed: ("ab", "c") and ("a", "bc") describe different stores
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut head = [0u8; 16];
+    head.copy_from_slice(&digest[..16]);
+    Scope(u128::from_le_bytes(head))
+}
+
+/// The part of a scope that stands for a signing secret: its digest (empty without one).
+pub fn secret_digest(secret: Option<&[u8]>) -> Vec<u8> {
+    secret.map_or_else(Vec::new, |secret| {
+        Sha256::new()
+            .chain_update(b"jinja_bccache scope secret\0")
+            .chain_update(secret)
+            .finalize()
+            .to_vec()
+    })
+}
+
+/// What must still hold for an entry to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The file at the entry's name is still this one.
+    File(FileStamp),
+    /// The store keeps the entry until then (`None`: no timeout).
+    Until(Option<Instant>),
+}
+
+struct Slot {
+    code: Py<PyAny>,
+    weight: usize,
+    check: Check,
+}
+
+type Key = (Scope, String, String);
+
 struct Layer {
-    entries: LruCache<(String, String), (Py<PyAny>, usize)>,
+    entries: LruCache<Key, Slot>,
     bytes: usize,
     max_bytes: usize,
+    /// Code objects that left the layer, dropped once the lock is released: dropping one may
+    /// run Python (a weakref callback, a finalizer), which may use the layer again.
+    dropped: Vec<Py<PyAny>>,
 }
 
 impl Layer {
     /// Evict least recently used entries until the layer fits its budget.
     fn fit_budget(&mut self) {
         while self.bytes > self.max_bytes {
-            let Some((_, (_, evicted))) = self.entries.pop_lru() else {
+            let Some((_, slot)) = self.entries.pop_lru() else {
                 break;
             };
-            self.bytes -= evicted;
+            self.release(slot);
         }
+    }
+
+    fn release(&mut self, slot: Slot) {
+        self.bytes -= slot.weight;
+        self.dropped.push(slot.code);
     }
 }
 
@@ -40,53 +108,112 @@ impl Layer {
 static LAYER: Mutex<Option<Layer>> = Mutex::new(None);
 
 fn with_layer<T>(f: impl FnOnce(&mut Layer) -> T) -> T {
-    let mut guard = LAYER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let layer = guard.get_or_insert_with(|| Layer {
-        entries: LruCache::unbounded(),
-        bytes: 0,
-        max_bytes: DEFAULT_MAX_BYTES,
-    });
-    f(layer)
+    let (result, dropped) = {
+        let mut guard = LAYER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let layer = guard.get_or_insert_with(|| Layer {
+            entries: LruCache::unbounded(),
+            bytes: 0,
+            max_bytes: DEFAULT_MAX_BYTES,
+            dropped: Vec::new(),
+        });
+        let result = f(layer);
+        (result, std::mem::take(&mut layer.dropped))
+    };
+    drop(dropped); // the lock is released: Python may run now
+    result
 }
 
-pub fn get<'py>(py: Python<'py>, key: &str, checksum: &str) -> Option<Bound<'py, PyAny>> {
+fn key(scope: Scope, key: &str, checksum: &str) -> Key {
+    // the tuple key needs owned strings; this allocation is small next to a file read
+    (scope, key.to_owned(), checksum.to_owned())
+}
+
+/// The code held for `key` and `checksum` in `scope`, with what must still hold for it.
+pub fn get<'py>(
+    py: Python<'py>,
+    scope: Scope,
+    key_: &str,
+    checksum: &str,
+) -> Option<(Bound<'py, PyAny>, Check)> {
     with_layer(|layer| {
         if layer.max_bytes == 0 {
             return None;
         }
-        // the tuple key needs owned strings; this allocation is small next to a file read
-        let code = layer.entries.get(&(key.to_owned(), checksum.to_owned()))?;
-        Some(code.0.bind(py).clone())
+        let slot = layer.entries.get(&key(scope, key_, checksum))?;
+        Some((slot.code.bind(py).clone(), slot.check))
     })
 }
 
-pub fn put(code: &Bound<'_, PyAny>, key: &str, checksum: &str, weight: usize) {
+/// Replace the check of an entry (a refreshed file has a new stamp).
+pub fn recheck(scope: Scope, key_: &str, checksum: &str, check: Check) {
+    with_layer(|layer| {
+        if let Some(slot) = layer.entries.peek_mut(&key(scope, key_, checksum)) {
+            slot.check = check;
+        }
+    })
+}
+
+/// Drop an entry whose check failed: the store answers for it again.
+pub fn forget(scope: Scope, key_: &str, checksum: &str) {
+    with_layer(|layer| {
+        if let Some(slot) = layer.entries.pop(&key(scope, key_, checksum)) {
+            layer.release(slot);
+        }
+    })
+}
+
+/// Drop every entry of `scope` (its store was cleared).
+pub fn forget_scope(scope: Scope) {
+    with_layer(|layer| {
+        let keys: Vec<Key> = layer
+            .entries
+            .iter()
+            .filter(|(k, _)| k.0 == scope)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(slot) = layer.entries.pop(&k) {
+                layer.release(slot);
+            }
+        }
+    })
+}
+
+pub fn put(
+    scope: Scope,
+    code: &Bound<'_, PyAny>,
+    key_: &str,
+    checksum: &str,
+    weight: usize,
+    check: Check,
+) {
     with_layer(|layer| {
         if weight > layer.max_bytes {
             return; // also covers a disabled layer
         }
-        let old = layer.entries.put(
-            (key.to_owned(), checksum.to_owned()),
-            (code.clone().unbind(), weight),
-        );
+        let slot = Slot {
+            code: code.clone().unbind(),
+            weight,
+            check,
+        };
         layer.bytes += weight;
-        if let Some((_, old_weight)) = old {
-            layer.bytes -= old_weight;
+        if let Some(old) = layer.entries.put(key(scope, key_, checksum), slot) {
+            layer.release(old);
         }
         layer.fit_budget();
     })
 }
 
-/// `memory_cache_clear()`: drop everything. `clear()` on any cache does it too: a user
-/// clearing a cache expects recompiles.
+/// `memory_cache_clear()`: drop everything.
 #[pyfunction]
 #[pyo3(name = "memory_cache_clear")]
 pub fn forget_all() {
     with_layer(|layer| {
-        layer.entries.clear();
-        layer.bytes = 0;
+        while let Some((_, slot)) = layer.entries.pop_lru() {
+            layer.release(slot);
+        }
     })
 }
 
@@ -109,19 +236,6 @@ pub fn checksum_text<'a>(checksum: &'a Bound<'_, PyAny>) -> Option<&'a str> {
         .cast::<PyString>()
         .ok()
         .and_then(|s| s.to_str().ok())
-}
-
-/// `memory_store(code, key, checksum, weight)`: remember code just loaded or written.
-#[pyfunction]
-pub fn memory_store(
-    code: &Bound<'_, PyAny>,
-    key: &str,
-    checksum: &Bound<'_, PyAny>,
-    weight: usize,
-) {
-    if let Some(text) = checksum_text(checksum) {
-        put(code, key, text, weight)
-    }
 }
 
 /// `memory_cache_info()`: `(entries, bytes, max_bytes)`.

@@ -5,6 +5,7 @@ mod entry;
 mod filesystem;
 mod loading;
 mod memcached_client;
+mod memcached_store;
 mod memory;
 mod registry;
 
@@ -18,9 +19,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(entry::entry_dump, m)?)?;
     m.add_function(wrap_pyfunction!(entry::seal_py, m)?)?;
     m.add_function(wrap_pyfunction!(entry::unseal, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::dump_sealed, m)?)?;
     m.add_class::<filesystem::FsStore>()?;
     m.add_class::<memcached_client::MemcachedClientPy>()?;
+    m.add_class::<memcached_store::McStore>()?;
     m.add(
         "MemcachedError",
         m.py().get_type::<memcached_client::MemcachedError>(),
@@ -30,9 +31,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
-    m.add_function(wrap_pyfunction!(loading::memory_lookup, m)?)?;
-    m.add_function(wrap_pyfunction!(loading::load_counted, m)?)?;
-    m.add_function(wrap_pyfunction!(memory::memory_store, m)?)?;
     m.add_function(wrap_pyfunction!(registry::registry_changes, m)?)?;
     Ok(())
 }
