@@ -1,8 +1,8 @@
 //! Entry files on disk: read one, write one atomically, clear a directory. No Python here.
 
+use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Read, Write};
-use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

@@ -75,19 +75,28 @@ def pymemcache_client(memcached_server):
 
 
 @pytest.fixture(autouse=True)
-def _memory_layer_off(request):
-    """The in-process layer would answer for entries these tests damage, plant or race on
-    disk; tests of the layer itself ask for `memory_layer`, which turns it back on."""
-    previous = jinja_bccache.set_memory_cache(0)
-    if "memory_layer" in request.fixturenames:
-        jinja_bccache.set_memory_cache(previous)
+def _fresh_memory_layer():
+    """Every test starts and ends with an empty in-process layer at its default budget, as a
+    new process would: the layer is on, as users have it, and no test sees what another left."""
+    previous = jinja_bccache.set_memory_cache(DEFAULT_MEMORY_BUDGET)
+    jinja_bccache.memory_cache_clear()
     yield
+    jinja_bccache.memory_cache_clear()
     jinja_bccache.set_memory_cache(previous)
+
+
+#: The layer's default budget (32 MiB); a test that changes it gets it back.
+DEFAULT_MEMORY_BUDGET = 32 * 1024 * 1024
 
 
 @pytest.fixture
 def memory_layer():
-    """The in-process layer at its default size, emptied before and after the test."""
-    jinja_bccache.memory_cache_clear()
+    """Marks a test about the layer itself (it is on in every test)."""
+
+
+@pytest.fixture
+def memory_layer_off():
+    """The layer switched off, for tests that measure the store alone."""
+    previous = jinja_bccache.set_memory_cache(0)
     yield
-    jinja_bccache.memory_cache_clear()
+    jinja_bccache.set_memory_cache(previous)

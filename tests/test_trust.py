@@ -199,18 +199,42 @@ def test_raising_errors_set_after_construction_reaches_the_server(memcached_fact
     stock.ignore_memcache_errors = False
     with pytest.raises(ConnectionRefusedError):
         render(stock)
+    stock.client.close()
 
 
-def test_a_layer_entry_lasts_no_longer_than_the_timeout(memcached_factory):
+def test_memcached_changes_are_seen_through_the_layer(memcached_factory):
+    from pymemcache.client.base import Client
+
     server = memcached_factory()
-    cache = MemcachedBytecodeCache(MemcachedClient([server.address]), timeout=1)
+    cache = MemcachedBytecodeCache(MemcachedClient([server.address]))
     render(cache)
     render(cache)
-    assert cache.stats()["memory_hits"] == 1
-    time.sleep(2.1)  # memcached's clock has whole seconds
+    assert cache.stats()["memory_hits"] == 1  # the server still holds the item
+    host, port = server.address.split(":")
+    other = Client((host, int(port)), default_noreply=False)  # each write done on return
+    env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=cache)
+    key = "jinja2/bytecode/" + cache.get_bucket(env, "page.html", None, "").key
+    # (not flush_all: memcached also drops what is stored in the second of the flush)
+    other.delete(key)
+    render(cache)  # as after an eviction: recompiled and stored again
+    assert cache.stats()["writes"] == 2, cache.stats()
+    # another writer replaces the item: its entry is what this cache loads next
+    bucket = cache.get_bucket(env, "page.html", None, TEMPLATES["page.html"])
+    bucket.code = env.compile(FORGED, "page.html")
+    MemcachedBytecodeCache(other).set_bucket(bucket)
+    assert render(cache) == "forged"
+    value = other.get(key)
+    other.set(key, value[:-1] + bytes([value[-1] ^ 1]))
+    assert render(cache) == "<h1>t</h1>012"  # damaged: refused, recompiled
+    assert cache.stats()["rejected"] == 1
+    other.close()
+
+
+def test_python_clients_stay_out_of_the_layer(pymemcache_client):
+    cache = MemcachedBytecodeCache(pymemcache_client)
     render(cache)
-    stats = cache.stats()
-    assert stats["memory_hits"] == 1 and stats["misses"] == 2 and stats["writes"] == 2
+    render(cache)
+    assert cache.stats()["hits"] == 1 and cache.stats()["memory_hits"] == 0
 
 
 def test_patches_on_the_class_are_honoured_at_any_time(tmp_path):

@@ -77,7 +77,7 @@ def test_warm_cli(tmp_path):
     assert run_cli(tmp_path, "warm", "not-a-spec").returncode != 0
 
 
-def test_stats_counts(tmp_path):
+def test_stats_counts(tmp_path, memory_layer_off):  # counts of the store's own reads
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
     loader = DictLoader({"a": "{{ 1 }}", "b": "{{ 2 }}"})
     for _ in range(3):

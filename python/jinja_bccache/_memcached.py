@@ -1,8 +1,6 @@
-import itertools
 import math
 import time
 import typing as t
-import weakref
 
 from ._base import BytecodeCache, check_secret
 from ._bucket import BYTES_LIKE, PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
@@ -118,12 +116,6 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             if answered:
                 bucket.code = code
             return
-        if plain:
-            # the in-process layer spares a network round trip
-            code = store.lookup(bucket.key, bucket.checksum)
-            if code is not None:
-                bucket.code = code
-                return
         try:
             value = client.get(key)
         except Exception as exc:
@@ -175,11 +167,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
                 raise
             self._log_error("set", key, exc)
         else:
-            if plain:
-                store.stored(bucket.key, bucket.checksum, bucket.code, len(value))
-            else:
-                self._counters.add("writes")
-                self._counters.add("bytes_written", len(value))
+            store.stored(len(value))
 
     def stats(self) -> t.Dict[str, int]:
         """What this cache object has done since it was created: ``hits`` (of which
@@ -204,20 +192,21 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
     never work, so that it is reported here and never out of ``get_template``."""
     client = settings["client"]
     prefix = settings["prefix"]
-    timeout = settings["timeout"]
-    native_client = type(client) is MemcachedClient
+    scope = None
     ttl = 0
-    if native_client:
+    if type(client) is MemcachedClient:
         _check_prefix(prefix)
-        ttl = native_ttl(timeout)
-    accept_plain = not settings["isolate_environments"]
+        ttl = native_ttl(settings["timeout"])
+        # Clients over the same servers are one store; Python clients (which cannot tell the
+        # layer whether an item changed) stay out of the in-process layer.
+        scope = "\0".join(sorted(client.servers)) + "\0\0" + prefix
     return native.McStore(
-        scope=_scope(client, prefix, timeout, settings["ignore_memcache_errors"]),
+        scope=scope,
         secret=settings["secret"],
-        accept_plain=accept_plain,
+        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+        accept_plain=not settings["isolate_environments"],
         raise_errors=not settings["ignore_memcache_errors"],
         ttl=ttl,
-        lifetime=_lifetime(timeout),
         counters=counters,
     )
 
@@ -234,54 +223,6 @@ def native_ttl(timeout: t.Any) -> int:
     if not 0 <= timeout <= _MAX_TTL:  # also refuses nan
         raise ValueError(f"timeout must be between 0 and {_MAX_TTL} seconds, not {timeout!r}")
     return math.ceil(timeout)
-
-
-def _lifetime(timeout: t.Any) -> t.Optional[float]:
-    """How long the in-process layer may answer for an entry after loading or writing it:
-    no longer than the store keeps it."""
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
-        return float(timeout)
-    return None
-
-
-def _scope(client: t.Any, prefix: t.Any, timeout: t.Any, ignore_errors: t.Any) -> t.Optional[str]:
-    """The store this cache reads, as the in-process layer scopes it, or None to keep the
-    cache out of the layer: when errors must surface (a load answered from memory would hide
-    a dead server), or when the store's retention cannot be known."""
-    if not ignore_errors or not isinstance(prefix, str):
-        return None
-    if type(client) is MemcachedClient:
-        # Clients over the same servers are one store.
-        return "native\0" + "\0".join(sorted(client.servers)) + "\0\0" + prefix
-    if timeout is not None and _lifetime(timeout) is None:
-        return None  # 0 means "forever" to memcached but "do not store" to Django
-    token = _client_token(client)
-    return None if token is None else f"python\0{token}\0\0{prefix}"
-
-
-# A token per Python client object, never reused (unlike id()), so a client created where a
-# dead one lived is another store. Clients that take no weak reference get none.
-_tokens: t.Dict[int, t.Tuple["weakref.ref[t.Any]", int]] = {}
-_next_token = itertools.count(1)
-
-
-def _client_token(client: t.Any) -> t.Optional[int]:
-    ident = id(client)
-    held = _tokens.get(ident)
-    if held is not None and held[0]() is client:
-        return held[1]
-
-    def forget(ref: "weakref.ref[t.Any]") -> None:
-        if _tokens.get(ident, (None,))[0] is ref:
-            del _tokens[ident]
-
-    try:
-        ref = weakref.ref(client, forget)
-    except TypeError:
-        return None
-    token = next(_next_token)
-    _tokens[ident] = (ref, token)
-    return token
 
 
 def _check_prefix(prefix: t.Any) -> None:

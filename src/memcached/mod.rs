@@ -88,6 +88,35 @@ pub enum Stored {
     No,
 }
 
+/// One version of one item: the server that holds it, its CAS unique (which the server
+/// changes on every store) and its stored size. A value loaded with a version is still the
+/// server's answer while `version` returns the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    server: usize,
+    cas: u64,
+    size: u64,
+}
+
+impl Version {
+    /// None when the server reports no CAS: nothing can then prove an item unchanged.
+    fn of(server: usize, item: &exp::ItemMeta, stored_len: u64) -> Option<Version> {
+        Some(Version {
+            server,
+            cas: item.cas?,
+            size: item.size.unwrap_or(stored_len),
+        })
+    }
+}
+
+/// What a versioned get asks for besides the value.
+fn version_meta() -> exp::Meta {
+    let mut meta = exp::Meta::NONE;
+    meta.cas = true;
+    meta.size = true;
+    meta
+}
+
 pub struct Client {
     servers: Vec<String>,
     config: Config,
@@ -175,27 +204,34 @@ impl Client {
 
     /// The value stored under `key` (already validated), or None.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
+        Ok(self.get_versioned(key)?.map(|(value, _)| value))
+    }
+
+    /// The value stored under `key` (already validated) and the version of the item that
+    /// held it, or None.
+    pub fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Version>)>, Failure> {
         bump(&self.stats.gets);
-        let found = self.run(key, |client| {
-            let result = client.get(key).send()?;
+        let (server, found) = self.run(key, |client| {
+            let result = client.get(key).meta(version_meta()).send()?;
             Ok(match (result.hit(), result.value) {
-                (true, Some(value)) => Some((value, result.client_flags.unwrap_or(0))),
+                (true, Some(value)) => Some((value, result.client_flags.unwrap_or(0), result.item)),
                 _ => None,
             })
         })?;
-        let Some((value, flags)) = found else {
+        let Some((value, flags, item)) = found else {
             bump(&self.stats.misses);
             return Ok(None);
         };
+        let version = Version::of(server, &item, value.len() as u64);
         if flags & protocol::FLAG_ZLIB == 0 {
             bump(&self.stats.hits);
-            return Ok(Some(value));
+            return Ok(Some((value, version)));
         }
         // Another client may have stored a larger value than ours would: allow some headroom.
         match protocol::decompress(&value, self.config.max_value_size.saturating_mul(64)) {
             Some(value) => {
                 bump(&self.stats.hits);
-                Ok(Some(value))
+                Ok(Some((value, version)))
             }
             None => {
                 bump(&self.stats.corrupt);
@@ -207,8 +243,39 @@ impl Client {
         }
     }
 
+    /// The version of the item stored under `key` (already validated), without its value, or
+    /// None (no item, or no version reported): what proves that a value loaded earlier is
+    /// still the one the server holds.
+    pub fn version(&self, key: &str) -> Result<Option<Version>, Failure> {
+        bump(&self.stats.gets);
+        let (server, found) = self.run(key, |client| {
+            let result = client
+                .get(key)
+                .meta(version_meta())
+                .without_value()
+                .send()?;
+            Ok(result.hit().then_some(result.item))
+        })?;
+        bump(if found.is_some() {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        });
+        Ok(found.and_then(|item| Version::of(server, &item, item.size?)))
+    }
+
     /// Store `value` under `key` (already validated) for `ttl` seconds (0: no expiry).
     pub fn set(&self, key: &str, value: &[u8], ttl: u64) -> Result<Stored, Failure> {
+        Ok(self.set_versioned(key, value, ttl)?.0)
+    }
+
+    /// `set`, and the version of the item stored (when the server reports its CAS).
+    pub fn set_versioned(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: u64,
+    ) -> Result<(Stored, Option<Version>), Failure> {
         bump(&self.stats.sets);
         let mut flags = 0;
         let packed = match self.config.compress_threshold {
@@ -231,37 +298,42 @@ impl Client {
                     self.config.max_value_size
                 );
             }
-            return Ok(Stored::TooLarge);
+            return Ok((Stored::TooLarge, None));
         }
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let wire_ttl = protocol::wire_ttl(ttl, unix_now);
-        let applied = self.run(key, |client| {
-            Ok(client
+        let (server, result) = self.run(key, |client| {
+            client
                 .set(key, value)
                 .ttl_raw(wire_ttl)
                 .client_flags(flags)
-                .send()?
-                .applied())
+                .return_cas()
+                .send()
         })?;
-        if !applied {
-            return Ok(Stored::No);
+        if !result.applied() {
+            return Ok((Stored::No, None));
         }
         bump(&self.stats.stored);
         if flags != 0 {
             bump(&self.stats.compressed);
         }
-        Ok(Stored::Yes)
+        let version = result.cas.map(|cas| Version {
+            server,
+            cas,
+            size: value.len() as u64,
+        });
+        Ok((Stored::Yes, version))
     }
 
     /// Run one request for `key` on the first server of its preference order that is not
-    /// marked down.
+    /// marked down; the result and which server gave it.
     fn run<T>(
         &self,
         key: &str,
         request: impl FnOnce(&MetaClient) -> exp::Result<T>,
-    ) -> Result<T, Failure> {
+    ) -> Result<(usize, T), Failure> {
         let now = self.now_ms();
         let order = self.preference(key);
         let Some((rank, index)) = order
@@ -294,7 +366,7 @@ impl Client {
         match result {
             Ok(value) => {
                 self.server_answered(index);
-                Ok(value)
+                Ok((index, value))
             }
             Err(error) => Err(self.failed(index, &error)),
         }

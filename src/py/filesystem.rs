@@ -81,7 +81,7 @@ impl FsStore {
         // (and refreshes its access time as a read would), so memory answers as the file.
         let still_there = |check: &Check| match check {
             Check::File(stamp) => fs::revalidate(path, stamp).map(Check::File),
-            Check::Until(_) => None,
+            Check::Item(_) => None,
         };
         if let Some(code) = request.in_memory(py, still_there) {
             return Ok(Some(code));
@@ -89,7 +89,7 @@ impl FsStore {
         let entry = read_or_miss(py, path, request.counters);
         let entry = entry
             .as_ref()
-            .map(|entry| (&entry.data[..], Check::File(entry.stamp)));
+            .map(|entry| (&entry.data[..], Some(Check::File(entry.stamp))));
         request.decode_entry(py, entry, &path.display())
     }
 

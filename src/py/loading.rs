@@ -24,38 +24,57 @@ impl<'py> Request<'_, 'py> {
         Some((self.scope?, memory::checksum_text(self.checksum)?))
     }
 
-    /// The code the in-process layer holds, counted as a hit, if `still_valid` confirms the
-    /// store would give the same answer now; it returns the entry's check from now on, or
-    /// `None`, which drops the entry so the store answers.
+    /// The code the in-process layer holds, and what must still hold for it to answer.
+    pub fn cached(&self, py: Python<'py>) -> Option<(Bound<'py, PyAny>, Check)> {
+        let (scope, text) = self.layer_key()?;
+        memory::get(py, scope, self.key, text)
+    }
+
+    /// The layer's code answers: count it; `now` is the entry's check from now on.
+    pub fn served_from_memory(&self, before: Check, now: Check) {
+        if now != before {
+            if let Some((scope, text)) = self.layer_key() {
+                memory::recheck(scope, self.key, text, now);
+            }
+        }
+        Counters::bump(&self.counters.hits, 1);
+        Counters::bump(&self.counters.memory_hits, 1);
+    }
+
+    /// The layer's entry no longer matches the store: drop it, the store answers.
+    pub fn forget(&self) {
+        if let Some((scope, text)) = self.layer_key() {
+            memory::forget(scope, self.key, text);
+        }
+    }
+
+    /// `cached`, if `still_valid` confirms the store would give the same answer now (it
+    /// returns the entry's check from now on); otherwise the entry is dropped.
     pub fn in_memory(
         &self,
         py: Python<'py>,
         still_valid: impl FnOnce(&Check) -> Option<Check>,
     ) -> Option<Bound<'py, PyAny>> {
-        let (scope, text) = self.layer_key()?;
-        let (code, check) = memory::get(py, scope, self.key, text)?;
+        let (code, check) = self.cached(py)?;
         match still_valid(&check) {
             Some(now) => {
-                if now != check {
-                    memory::recheck(scope, self.key, text, now);
-                }
+                self.served_from_memory(check, now);
+                Some(code)
             }
             None => {
-                memory::forget(scope, self.key, text);
-                return None;
+                self.forget();
+                None
             }
         }
-        Counters::bump(&self.counters.hits, 1);
-        Counters::bump(&self.counters.memory_hits, 1);
-        Some(code)
     }
 
-    /// The backend had nothing (`None`), or had an entry (with what must hold for the layer
-    /// to answer for it later): verify, unmarshal, count, remember.
+    /// The backend had nothing (`None`), or had an entry, with what must hold for the layer
+    /// to answer for it later (`None`: nothing can prove it, so it is not remembered):
+    /// verify, unmarshal, count, remember.
     pub fn decode_entry(
         &self,
         py: Python<'py>,
-        entry: Option<(&[u8], Check)>,
+        entry: Option<(&[u8], Option<Check>)>,
         place: &dyn std::fmt::Display,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let counters = self.counters;
@@ -76,7 +95,9 @@ impl<'py> Request<'_, 'py> {
         match &outcome {
             Outcome::Hit(code) => {
                 Counters::bump(&counters.hits, 1);
-                self.remember(code, entry.len(), check);
+                if let Some(check) = check {
+                    self.remember(code, entry.len(), check);
+                }
             }
             Outcome::Miss => Counters::bump(&counters.misses, 1),
             Outcome::Rejected => {

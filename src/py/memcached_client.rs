@@ -146,9 +146,7 @@ impl MemcachedClientPy {
     }
 
     /// Pickled (and copied) by configuration: the copy dials its own connections.
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Vec<String>,))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Vec<String>,))> {
         let py = slf.py();
         let this = slf.get();
         let c = this.inner.config();

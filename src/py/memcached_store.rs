@@ -1,9 +1,13 @@
 //! `McStore`: the native side of one `MemcachedBytecodeCache` configuration (scope in the
-//! in-process layer, secret, stock-entry acceptance, error policy, timeouts, counters), built
-//! by the cache whenever one of its settings changes, and used with the native client and
-//! with Python clients alike.
-
-use std::time::{Duration, Instant};
+//! in-process layer, secret, stock-entry acceptance, error policy, TTL, counters), built by
+//! the cache whenever one of its settings changes, and used with the native client and with
+//! Python clients alike.
+//!
+//! With the native client, a template the process already unmarshalled costs one small
+//! request: the item's CAS, without its value. The layer answers only while the server holds
+//! the very item the code came from; anything else (evicted, flushed, replaced, expired, the
+//! server down) is the server's own answer. Python clients have only `get` and `set`, which
+//! cannot tell that an item is unchanged, so they never use the layer.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -14,12 +18,11 @@ use super::entry::encode_sealed;
 use super::loading::Request;
 use super::memcached_client::{cache_key, MemcachedClientPy};
 use super::memory::{self, secret_digest, Check, Scope};
-use crate::memcached::Stored;
+use crate::memcached::Failure;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct McStore {
-    /// `None`: the in-process layer is not used (errors must surface, or the client's
-    /// retention cannot be known).
+    /// `None`: the in-process layer is not used (a Python client).
     scope: Option<Scope>,
     secret: Option<Vec<u8>>,
     /// Entries without a trailer (stock Jinja's) are accepted: Jinja-compatible keys only.
@@ -27,8 +30,6 @@ pub struct McStore {
     raise_errors: bool,
     /// What the native client sends as the entry's TTL (0: none).
     ttl: u64,
-    /// How long after a load or write the layer may answer for an entry (`None`: no limit).
-    lifetime: Option<Duration>,
     counters: Py<Counters>,
 }
 
@@ -48,17 +49,17 @@ impl McStore {
         }
     }
 
-    fn until(&self) -> Check {
-        Check::Until(self.lifetime.and_then(|d| Instant::now().checked_add(d)))
-    }
-}
-
-/// A layer entry of this store answers until its deadline.
-fn not_expired(check: &Check) -> Option<Check> {
-    match check {
-        Check::Until(None) => Some(*check),
-        Check::Until(Some(deadline)) if Instant::now() < *deadline => Some(*check),
-        _ => None,
+    /// A failed request: counted, then raised or swallowed (`Ok(None)`: not answered).
+    fn failed<T>(&self, failure: Failure, miss: bool) -> PyResult<Option<T>> {
+        let counters = self.counters.get();
+        Counters::bump(&counters.errors, 1);
+        if miss {
+            Counters::bump(&counters.misses, 1);
+        }
+        if self.raise_errors {
+            return Err(failure.into());
+        }
+        Ok(None)
     }
 }
 
@@ -67,15 +68,13 @@ impl McStore {
     /// `scope`: a description of the store (servers or client identity, and prefix), or None
     /// to keep this cache out of the in-process layer.
     #[new]
-    #[pyo3(signature = (scope, secret, accept_plain, raise_errors, ttl, lifetime, counters))]
-    #[allow(clippy::too_many_arguments)] // built once per settings change, from keywords
+    #[pyo3(signature = (scope, secret, accept_plain, raise_errors, ttl, counters))]
     fn new(
         scope: Option<&str>,
         secret: Option<Vec<u8>>,
         accept_plain: bool,
         raise_errors: bool,
         ttl: u64,
-        lifetime: Option<f64>,
         counters: Py<Counters>,
     ) -> Self {
         let scope = scope.map(|description| {
@@ -92,14 +91,14 @@ impl McStore {
             accept_plain,
             raise_errors,
             ttl,
-            lifetime: lifetime.and_then(|s| Duration::try_from_secs_f64(s).ok()),
             counters,
         }
     }
 
-    /// `load_bytecode` with the native client: the layer, else fetch with the GIL released,
-    /// verify and unmarshal. Returns `(answered, code)`; `answered` is False after a failure
-    /// that was swallowed, so the caller can leave the bucket alone.
+    /// `load_bytecode` with the native client: the layer while the server holds the same
+    /// item, else fetch with the GIL released, verify and unmarshal. Returns
+    /// `(answered, code)`; `answered` is False after a failure that was swallowed, so the
+    /// caller can leave the bucket alone.
     fn load_native<'py>(
         &self,
         py: Python<'py>,
@@ -112,23 +111,31 @@ impl McStore {
             return Ok((false, None));
         };
         let request = self.request(bucket_key, checksum);
-        if let Some(code) = request.in_memory(py, not_expired) {
-            return Ok((true, Some(code)));
-        }
         let client = client.get();
-        match py.detach(|| client.inner.get(key)) {
-            Ok(entry) => {
-                let entry = entry.as_deref().map(|entry| (entry, self.until()));
+        if let Some((code, Check::Item(loaded))) = request.cached(py) {
+            match py.detach(|| client.inner.version(key)) {
+                Ok(Some(now)) if now == loaded => {
+                    request.served_from_memory(Check::Item(loaded), Check::Item(now));
+                    return Ok((true, Some(code)));
+                }
+                Ok(None) => {
+                    // gone (evicted, expired, flushed): that is the server's answer
+                    request.forget();
+                    return Ok((true, request.decode_entry(py, None, &key)?));
+                }
+                Ok(Some(_)) => request.forget(), // replaced: read what the server holds now
+                Err(failure) => return Ok((false, self.failed(failure, true)?)),
+            }
+        }
+        match py.detach(|| client.inner.get_versioned(key)) {
+            Ok(found) => {
+                // the layer keeps code only from items whose version it can ask for again
+                let entry = found
+                    .as_ref()
+                    .map(|(value, version)| (&value[..], version.map(Check::Item)));
                 Ok((true, request.decode_entry(py, entry, &key)?))
             }
-            Err(failure) => {
-                Counters::bump(&request.counters.errors, 1);
-                Counters::bump(&request.counters.misses, 1);
-                if self.raise_errors {
-                    return Err(failure.into());
-                }
-                Ok((false, None))
-            }
+            Err(failure) => Ok((false, self.failed(failure, true)?)),
         }
     }
 
@@ -151,34 +158,17 @@ impl McStore {
         let entry = encode_sealed(checksum, code, bucket_key, self.secret.as_deref())?;
         let request = self.request(bucket_key, checksum);
         let client = client.get();
-        match py.detach(|| client.inner.set(key, &entry, self.ttl)) {
-            Ok(stored) => {
+        match py.detach(|| client.inner.set_versioned(key, &entry, self.ttl)) {
+            Ok((_, version)) => {
                 Counters::bump(&request.counters.writes, 1);
                 Counters::bump(&request.counters.bytes_written, entry.len() as u64);
-                if stored == Stored::Yes {
-                    request.remember(code, entry.len(), self.until());
+                if let Some(version) = version {
+                    request.remember(code, entry.len(), Check::Item(version));
                 }
                 Ok(())
             }
-            Err(failure) => {
-                Counters::bump(&request.counters.errors, 1);
-                if self.raise_errors {
-                    return Err(failure.into());
-                }
-                Ok(())
-            }
+            Err(failure) => self.failed::<()>(failure, false).map(|_| ()),
         }
-    }
-
-    /// For Python clients: the code the layer holds for this bucket (counted), or None.
-    fn lookup<'py>(
-        &self,
-        py: Python<'py>,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-    ) -> Option<Bound<'py, PyAny>> {
-        self.request(bucket_key, checksum)
-            .in_memory(py, not_expired)
     }
 
     /// For Python clients: the client's value (None: it had nothing) verified, unmarshalled,
@@ -191,9 +181,11 @@ impl McStore {
         checksum: &Bound<'py, PyAny>,
         place: &str,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let entry = value.map(|value| (value, self.until()));
-        self.request(bucket_key, checksum)
-            .decode_entry(py, entry, &place)
+        self.request(bucket_key, checksum).decode_entry(
+            py,
+            value.map(|value| (value, None)),
+            &place,
+        )
     }
 
     /// For Python clients: the sealed entry to send.
@@ -208,18 +200,10 @@ impl McStore {
         Ok(PyBytes::new(py, &entry))
     }
 
-    /// For Python clients: the client stored `code` (`weight` bytes): count the write and
-    /// remember the code.
-    fn stored(
-        &self,
-        bucket_key: &str,
-        checksum: &Bound<'_, PyAny>,
-        code: &Bound<'_, PyAny>,
-        weight: usize,
-    ) {
-        let request = self.request(bucket_key, checksum);
-        Counters::bump(&request.counters.writes, 1);
-        Counters::bump(&request.counters.bytes_written, weight as u64);
-        request.remember(code, weight, self.until());
+    /// For Python clients: the client stored `weight` bytes.
+    fn stored(&self, weight: usize) {
+        let counters = self.counters.get();
+        Counters::bump(&counters.writes, 1);
+        Counters::bump(&counters.bytes_written, weight as u64);
     }
 }

@@ -10,15 +10,14 @@
 //!   only with what a store of its own scope loaded or accepted, so a new directory, another
 //!   pattern, a secret or a memcached store always gets its own first load and write;
 //! - every entry carries a `Check`: a filesystem entry answers only while the file at its
-//!   name is still the file it was loaded from (one `lstat`), a memcached entry only until its
-//!   timeout.
+//!   name is still the file it was loaded from (one `lstat`), a memcached entry only while the
+//!   server still holds the same item (its CAS, asked without the value).
 //!
 //! Keyed by scope, full cache key (which carries the environment fingerprint) and source
 //! checksum. Bounded by the size of the serialized entries (a proxy for the memory the code
 //! objects take); least recently used first out.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use lru::LruCache;
 use pyo3::prelude::*;
@@ -26,6 +25,7 @@ use pyo3::types::PyString;
 use sha2::{Digest, Sha256};
 
 use crate::fs::FileStamp;
+use crate::memcached::Version;
 
 /// The default budget, in bytes of serialized entries.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -65,8 +65,8 @@ pub fn secret_digest(secret: Option<&[u8]>) -> Vec<u8> {
 pub enum Check {
     /// The file at the entry's name is still this one.
     File(FileStamp),
-    /// The store keeps the entry until then (`None`: no timeout).
-    Until(Option<Instant>),
+    /// The memcached item under the entry's key is still this one.
+    Item(Version),
 }
 
 struct Slot {
