@@ -68,7 +68,10 @@ def pymemcache_client(memcached_server):
 
     host, port = memcached_server.split(":")
     # no_delay: without it Nagle and delayed ACKs add 40 ms to some round trips
-    client = Client((host, int(port)), connect_timeout=2, timeout=2, no_delay=True)
+    # default_noreply=False: a write is done when set() returns; with pymemcache's default a
+    # read on another connection (the native client's) can overtake it
+    client = Client((host, int(port)), connect_timeout=2, timeout=2, no_delay=True,
+                    default_noreply=False)
     client.flush_all()
     yield client
     client.close()

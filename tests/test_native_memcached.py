@@ -81,7 +81,8 @@ def test_routing_matches_pymemcache_on_10000_keys():
 def test_native_and_pymemcache_hashclient_share_a_fleet(memcached_factory):
     servers = [memcached_factory().address for _ in range(3)]
     native = MemcachedClient(servers, **QUICK)
-    theirs = HashClient(servers, connect_timeout=1, timeout=1)
+    # default_noreply=False: otherwise native.get may overtake an unacknowledged set
+    theirs = HashClient(servers, connect_timeout=1, timeout=1, default_noreply=False)
     try:
         for i in range(60):
             native.set(f"k{i}", b"v%d" % i)
@@ -118,7 +119,7 @@ def test_stock_jinja_cache_with_native_client(memcached_factory):
 def _pymemcache(address):
     from pymemcache.client.base import Client
 
-    return Client(address, connect_timeout=2, timeout=2, no_delay=True)
+    return Client(address, connect_timeout=2, timeout=2, no_delay=True, default_noreply=False)
 
 
 def _python_memcached(address):
@@ -302,7 +303,7 @@ def test_stopped_server_times_out_once_then_is_readmitted(memcached_factory):
         before = client.stats()
         render_all(MemcachedBytecodeCache(client))
         d = delta(client.stats(), before)
-        assert (d["timeouts"], d["attempts"], d["marked_down"]) == (1, 1, 1)
+        assert (d.get("timeouts"), d.get("attempts"), d.get("marked_down")) == (1, 1, 1), d
     finally:
         server.resume()
     time.sleep(RETRY)

@@ -118,12 +118,18 @@ def forge(directory, name="page.html"):
     return directory / entry
 
 
-def test_a_signed_cache_never_runs_what_an_unsigned_one_accepted(tmp_path):
-    shared, private = tmp_path / "shared", tmp_path / "private"
-    shared.mkdir(), private.mkdir()
-    forge(shared)
+def forged_and_clean(tmp_path):
+    """Two directories: the first holds a forged entry, which a cache over it has loaded."""
+    forged, clean = tmp_path / "forged", tmp_path / "clean"
+    forged.mkdir(), clean.mkdir()
+    forge(forged)
     jinja_bccache.memory_cache_clear()
-    assert render(FileSystemBytecodeCache(str(shared))) == "forged"
+    assert render(FileSystemBytecodeCache(str(forged))) == "forged"
+    return forged, clean
+
+
+def test_a_signed_cache_never_runs_what_an_unsigned_one_accepted(tmp_path):
+    shared, private = forged_and_clean(tmp_path)
     signed = FileSystemBytecodeCache(str(private), secret=b"k")
     assert render(signed) == "<h1>t</h1>012"
     # the same directory under a secret: the unsigned entry is refused, not served from memory
@@ -133,11 +139,7 @@ def test_a_signed_cache_never_runs_what_an_unsigned_one_accepted(tmp_path):
 
 
 def test_tenants_with_their_own_directories_share_nothing(tmp_path):
-    tenant_a, tenant_b = tmp_path / "a", tmp_path / "b"
-    tenant_a.mkdir(), tenant_b.mkdir()
-    forge(tenant_a)
-    jinja_bccache.memory_cache_clear()
-    assert render(FileSystemBytecodeCache(str(tenant_a))) == "forged"
+    _, tenant_b = forged_and_clean(tmp_path)
     cache_b = FileSystemBytecodeCache(str(tenant_b))
     assert render(cache_b) == "<h1>t</h1>012"
     assert len(entries(tenant_b)) == 1

@@ -179,7 +179,7 @@ def test_memcached_cache_stats(memcached_server):
     from pymemcache.client.base import Client
 
     host, port = memcached_server.split(":")
-    raw = Client((host, int(port)), no_delay=True)
+    raw = Client((host, int(port)), no_delay=True, default_noreply=False)  # writes acknowledged
     cache = jinja_bccache.MemcachedBytecodeCache(
         jinja_bccache.MemcachedClient([memcached_server]), prefix="stats-test/")
 

@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::counters::Counters;
 use super::entry::{encode_parts, key_of, open_logged, utf8};
 use super::loading::Request;
-use super::memory::{self, secret_digest, Check, Scope};
+use super::memory::{self, Check, Scope};
 use crate::error::Error;
 use crate::fs;
 use crate::keys::{self, FilePattern};
@@ -143,13 +143,12 @@ impl FsStore {
         let resolved = std::fs::canonicalize(&directory)
             .or_else(|_| std::path::absolute(&directory))
             .unwrap_or_else(|_| directory.clone());
-        let scope = memory::scope_of(&[
-            b"filesystem",
-            resolved.as_os_str().as_encoded_bytes(),
-            pattern.as_bytes(),
-            &secret_digest(secret.as_deref()),
-            &[u8::from(accept_plain)],
-        ]);
+        let scope = memory::scope_of(
+            "filesystem",
+            &[resolved.as_os_str().as_encoded_bytes(), pattern.as_bytes()],
+            secret.as_deref(),
+            accept_plain,
+        );
         Ok(FsStore {
             dir: directory,
             pattern: parsed,

@@ -17,7 +17,7 @@ use super::counters::Counters;
 use super::entry::encode_sealed;
 use super::loading::Request;
 use super::memcached_client::{cache_key, MemcachedClientPy};
-use super::memory::{self, secret_digest, Check, Scope};
+use super::memory::{self, Check, Scope};
 use crate::memcached::Failure;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
@@ -78,12 +78,12 @@ impl McStore {
         counters: Py<Counters>,
     ) -> Self {
         let scope = scope.map(|description| {
-            memory::scope_of(&[
-                b"memcached",
-                description.as_bytes(),
-                &secret_digest(secret.as_deref()),
-                &[u8::from(accept_plain)],
-            ])
+            memory::scope_of(
+                "memcached",
+                &[description.as_bytes()],
+                secret.as_deref(),
+                accept_plain,
+            )
         });
         McStore {
             scope,

@@ -34,11 +34,27 @@ pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scope(u128);
 
-/// The digest of a store's description. Collision-resistant, so no two stores share entries
-/// by accident; the description (which may hold a secret's digest) is not kept.
-pub fn scope_of(parts: &[&[u8]]) -> Scope {
+/// The scope of a store of `kind` described by `description` (its location: directory and
+/// pattern, servers and prefix), read with `secret` and accepting stock Jinja's entries or not:
+/// everything that decides the store's answer. A collision-resistant digest, so no two stores
+/// share entries by accident; the secret enters only as its own digest, and nothing of the
+/// description is kept.
+pub fn scope_of(
+    kind: &str,
+    description: &[&[u8]],
+    secret: Option<&[u8]>,
+    accept_plain: bool,
+) -> Scope {
+    let secret = secret.map_or_else(Vec::new, |secret| {
+        Sha256::new()
+            .chain_update(b"jinja_bccache scope secret\0")
+            .chain_update(secret)
+            .finalize()
+            .to_vec()
+    });
     let mut hasher = Sha256::new();
-    for part in parts {
+    let parts = [kind.as_bytes(), &secret, &[u8::from(accept_plain)]];
+    for part in parts.iter().chain(description) {
         // length-prefixed: ("ab", "c") and ("a", "bc") describe different stores
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
@@ -47,17 +63,6 @@ pub fn scope_of(parts: &[&[u8]]) -> Scope {
     let mut head = [0u8; 16];
     head.copy_from_slice(&digest[..16]);
     Scope(u128::from_le_bytes(head))
-}
-
-/// The part of a scope that stands for a signing secret: its digest (empty without one).
-pub fn secret_digest(secret: Option<&[u8]>) -> Vec<u8> {
-    secret.map_or_else(Vec::new, |secret| {
-        Sha256::new()
-            .chain_update(b"jinja_bccache scope secret\0")
-            .chain_update(secret)
-            .finalize()
-            .to_vec()
-    })
 }
 
 /// What must still hold for an entry to answer.
