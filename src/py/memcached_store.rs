@@ -65,8 +65,8 @@ impl McStore {
 
 #[pymethods]
 impl McStore {
-    /// `scope`: a description of the store (servers or client identity, and prefix), or None
-    /// to keep this cache out of the in-process layer.
+    /// `scope`: a description of the store (the native client's servers and the prefix), or
+    /// None to keep this cache out of the in-process layer.
     #[new]
     #[pyo3(signature = (scope, secret, accept_plain, raise_errors, ttl, counters))]
     fn new(
@@ -139,8 +139,9 @@ impl McStore {
         }
     }
 
-    /// `dump_bytecode` of `bucket` (its key, checksum and code) with the native client: frame and seal with the GIL held, store with
-    /// it released; remembered in memory once the server has it.
+    /// `dump_bytecode` of `bucket` (its key, checksum and code) with the native client: frame
+    /// and seal with the GIL held, store with it released; remembered in memory, with the
+    /// item's version, once the server has it.
     fn dump_native(
         &self,
         py: Python<'_>,
@@ -171,8 +172,8 @@ impl McStore {
         }
     }
 
-    /// For Python clients: the client's value (None: it had nothing) verified, unmarshalled,
-    /// counted and remembered. `place` (the memcached key) names the entry in logs.
+    /// For Python clients: the client's value (None: it had nothing) verified, unmarshalled
+    /// and counted. `place` (the memcached key) names the entry in logs.
     fn decode<'py>(
         &self,
         py: Python<'py>,
