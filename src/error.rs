@@ -1,49 +1,48 @@
-//! The crate's one error type, and its mapping to Python exceptions at the edge.
+//! Errors of the pure core, raised as Python exceptions at the edge.
 
 use std::io;
-use std::path::PathBuf;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use jinja_bccache_core::memcached::Failure;
+use jinja_bccache_core::Error;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::PyErr;
 
-#[derive(Debug)]
-pub enum Error {
-    /// An I/O failure on a path: raised as the `OSError` subclass matching its errno.
-    Io { path: PathBuf, source: io::Error },
-    /// A bad argument value (a malformed pattern, ...).
-    Value(String),
-    /// The native module was used before the Python package configured it.
-    NotConfigured,
+use crate::py::MemcachedError;
+
+/// `.or_raise()`: a core result as a Python one.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> pyo3::PyResult<T>;
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
-
-impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+impl<T> OrRaise<T> for Result<T, Error> {
+    fn or_raise(self) -> pyo3::PyResult<T> {
+        self.map_err(raise)
     }
 }
 
-impl From<Error> for PyErr {
-    fn from(err: Error) -> PyErr {
-        match err {
-            // OSError(errno, strerror, filename) picks FileNotFoundError, PermissionError, ...
-            Error::Io { path, source } => match errno_of(&source) {
-                Some(errno) => PyOSError::new_err((
-                    errno,
-                    strerror(&io::Error::from_raw_os_error(errno)),
-                    path.to_string_lossy().into_owned(),
-                )),
-                None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
-            },
-            Error::Value(msg) => PyValueError::new_err(msg),
-            Error::NotConfigured => PyRuntimeError::new_err(
-                "jinja_bccache._native used before jinja_bccache was imported",
-            ),
-        }
+impl<T> OrRaise<T> for Result<T, Failure> {
+    fn or_raise(self) -> pyo3::PyResult<T> {
+        self.map_err(raise_failure)
+    }
+}
+
+/// A memcached failure: `MemcachedError` (an `OSError`) naming the server.
+pub fn raise_failure(failure: Failure) -> PyErr {
+    MemcachedError::new_err(failure.to_string())
+}
+
+pub fn raise(err: Error) -> PyErr {
+    match err {
+        // OSError(errno, strerror, filename) picks FileNotFoundError, PermissionError, ...
+        Error::Io { path, source } => match errno_of(&source) {
+            Some(errno) => PyOSError::new_err((
+                errno,
+                strerror(&io::Error::from_raw_os_error(errno)),
+                path.to_string_lossy().into_owned(),
+            )),
+            None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
+        },
+        Error::Value(msg) => PyValueError::new_err(msg),
     }
 }
 

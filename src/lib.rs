@@ -1,18 +1,11 @@
-//! jinja-bccache: Rust cores for a drop-in replacement of `jinja2.bccache`.
-//!
-//! `format`, `keys`, `fs`, `seal`, `unlink` and `memcached` are plain Rust (no Python) and
-//! unit-tested with `cargo test`;
-//! `py` is the thin binding layer exported as `jinja_bccache._native`.
+//! The Python extension `jinja_bccache._native`: the thin binding layer (`py`), the error
+//! mapping (`error`) and the logging bridge (`pylog`) over the pure-Rust core crate
+//! `jinja_bccache_core` (crates/jinja-bccache-core), which is where entries are framed,
+//! sealed, named, read, written and sent to memcached.
 
-pub mod error;
-pub mod format;
-pub mod fs;
-pub mod keys;
-pub mod memcached;
+mod error;
 mod py;
 mod pylog;
-pub mod seal;
-pub mod unlink;
 
 use pyo3::prelude::*;
 

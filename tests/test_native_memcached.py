@@ -151,8 +151,10 @@ def test_python_clients_and_native_share_entries(memcached_factory, make):
         for name in ("close", "disconnect_all"):
             if hasattr(python_client, name):
                 getattr(python_client, name)()
-        if hasattr(python_client, "_client"):
-            python_client._client.disconnect_all()
+        # cachelib wraps python-memcached's client (or, when installed, a pylibmc pool)
+        inner = getattr(python_client, "_client", None)
+        if hasattr(inner, "disconnect_all"):
+            inner.disconnect_all()
 
 
 # --- arguments, keys, values --------------------------------------------------------------------

@@ -5,23 +5,21 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::marshal;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::error::Error;
-use crate::{format, keys, seal};
+use jinja_bccache_core::{format, keys, seal};
 
 /// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
 static MAGIC: OnceLock<Box<[u8]>> = OnceLock::new();
 
 pub fn magic() -> PyResult<&'static [u8]> {
-    MAGIC
-        .get()
-        .map(|m| &**m)
-        .ok_or_else(|| Error::NotConfigured.into())
+    MAGIC.get().map(|m| &**m).ok_or_else(|| {
+        PyRuntimeError::new_err("jinja_bccache._native used before jinja_bccache was imported")
+    })
 }
 
 /// Records Jinja's `bc_magic`; the package calls this once at import.

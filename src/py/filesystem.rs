@@ -12,10 +12,10 @@ use super::counters::Counters;
 use super::entry::{encode_parts, key_of, open_logged, utf8};
 use super::loading::Request;
 use super::memory::{self, Check, Scope};
-use crate::error::Error;
-use crate::fs;
-use crate::keys::{self, FilePattern};
-use crate::seal;
+use crate::error::{raise, OrRaise};
+use jinja_bccache_core::keys::{self, FilePattern};
+use jinja_bccache_core::seal;
+use jinja_bccache_core::{fs, Error};
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct FsStore {
@@ -111,7 +111,7 @@ impl FsStore {
             }
             Err(err) => {
                 Counters::bump(&counters.errors, 1);
-                Err(err.into())
+                Err(raise(err))
             }
         }
     }
@@ -137,7 +137,7 @@ impl FsStore {
         accept_plain: bool,
         counters: Py<Counters>,
     ) -> PyResult<Self> {
-        let parsed = FilePattern::parse(pattern).map_err(Error::Value)?;
+        let parsed = FilePattern::parse(pattern).or_raise()?;
         // Stores over one directory spelled differently share entries; a missing directory
         // (reported at the first write, as Jinja does) keeps its spelling.
         let resolved = std::fs::canonicalize(&directory)
@@ -249,7 +249,7 @@ impl FsStore {
         // Memory would not answer for removed files anyway (their stamps no longer match):
         // this only frees it.
         memory::forget_scope(self.scope);
-        Ok(py.detach(|| fs::clear(&self.dir, &self.pattern))?)
+        py.detach(|| fs::clear(&self.dir, &self.pattern)).or_raise()
     }
 
     /// Remove least recently used entries; returns `(entries removed, bytes freed)`.
@@ -266,6 +266,7 @@ impl FsStore {
             max_entries,
             max_bytes,
         };
-        Ok(py.detach(|| fs::prune(&self.dir, &self.pattern, limits))?)
+        py.detach(|| fs::prune(&self.dir, &self.pattern, limits))
+            .or_raise()
     }
 }

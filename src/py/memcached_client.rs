@@ -8,7 +8,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::memcached::{self, protocol, Client, Config, Failure};
+use jinja_bccache_core::memcached::{self, protocol, Client, Config};
+
+use crate::error::OrRaise;
 
 pyo3::create_exception!(
     jinja_bccache,
@@ -16,12 +18,6 @@ pyo3::create_exception!(
     PyOSError,
     "A memcached server failed, timed out or is marked down. The message names the server."
 );
-
-impl From<Failure> for PyErr {
-    fn from(failure: Failure) -> PyErr {
-        MemcachedError::new_err(failure.to_string())
-    }
-}
 
 fn duration(seconds: f64, what: &str, allow_zero: bool) -> PyResult<Duration> {
     let valid = seconds.is_finite() && (seconds > 0.0 || (allow_zero && seconds == 0.0));
@@ -101,14 +97,14 @@ impl MemcachedClientPy {
             compress_threshold,
             max_idle,
         };
-        let inner = Client::new(servers, config).map_err(PyValueError::new_err)?;
+        let inner = Client::new(servers, config).or_raise()?;
         Ok(MemcachedClientPy { inner })
     }
 
     /// The value stored under `key`, or None.
     fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let key = checked(key)?;
-        let value = py.detach(|| self.inner.get(key))?;
+        let value = py.detach(|| self.inner.get(key)).or_raise()?;
         Ok(value.map(|value| PyBytes::new(py, &value)))
     }
 
@@ -118,7 +114,7 @@ impl MemcachedClientPy {
     fn set(&self, py: Python<'_>, key: &str, value: &[u8], timeout: Option<i64>) -> PyResult<()> {
         let key = checked(key)?;
         let ttl = ttl_seconds(timeout)?;
-        py.detach(|| self.inner.set(key, value, ttl))?;
+        py.detach(|| self.inner.set(key, value, ttl)).or_raise()?;
         Ok(())
     }
 

@@ -18,7 +18,8 @@ use super::entry::encode_sealed;
 use super::loading::Request;
 use super::memcached_client::{cache_key, MemcachedClientPy};
 use super::memory::{self, Check, Scope};
-use crate::memcached::Failure;
+use crate::error::raise_failure;
+use jinja_bccache_core::memcached::Failure;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct McStore {
@@ -57,7 +58,7 @@ impl McStore {
             Counters::bump(&counters.misses, 1);
         }
         if self.raise_errors {
-            return Err(failure.into());
+            return Err(raise_failure(failure));
         }
         Ok(None)
     }

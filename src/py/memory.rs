@@ -24,8 +24,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use sha2::{Digest, Sha256};
 
-use crate::fs::FileStamp;
-use crate::memcached::Version;
+use jinja_bccache_core::fs::FileStamp;
+use jinja_bccache_core::memcached::Version;
 
 /// The default budget, in bytes of serialized entries.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;

@@ -9,6 +9,8 @@ mod memcached_store;
 mod memory;
 mod registry;
 
+pub use memcached_client::MemcachedError;
+
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,5 +1,7 @@
 //! Cache keys, source checksums and entry file names, as `jinja2.bccache` computes them.
 
+use crate::error::Error;
+
 use sha1::{Digest, Sha1};
 
 fn hex(digest: &[u8]) -> String {
@@ -43,7 +45,7 @@ pub struct FilePattern {
 }
 
 impl FilePattern {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, Error> {
         let mut parts = vec![String::new()];
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
@@ -58,17 +60,17 @@ impl FilePattern {
                     let found = other
                         .map(|c| format!("%{c}"))
                         .unwrap_or_else(|| "a lone %".into());
-                    return Err(format!(
+                    return Err(Error::Value(format!(
                         "pattern {pattern:?} may only contain %s (once) and %%, found {found}"
-                    ));
+                    )));
                 }
             }
         }
         if parts.len() != 2 {
-            return Err(format!(
+            return Err(Error::Value(format!(
                 "pattern {pattern:?} must contain %s exactly once, found {} times",
                 parts.len() - 1
-            ));
+            )));
         }
         let suffix = parts.pop().unwrap();
         let prefix = parts.pop().unwrap();

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memcache::exp::{self, MetaClient};
 
+use crate::error::Error;
+
 use breaker::{Admission, Breaker};
 use pool::Pools;
 use stats::{bump, Stats};
@@ -109,6 +111,9 @@ impl Version {
     }
 }
 
+/// A value and the version of the item that held it (`None` when the server reports none).
+pub type Versioned = (Vec<u8>, Option<Version>);
+
 /// What a versioned get asks for besides the value.
 fn version_meta() -> exp::Meta {
     let mut meta = exp::Meta::NONE;
@@ -133,9 +138,11 @@ pub struct Client {
 const LOG_INTERVAL_MS: u64 = 30_000;
 
 impl Client {
-    pub fn new(servers: Vec<String>, config: Config) -> Result<Self, String> {
+    pub fn new(servers: Vec<String>, config: Config) -> Result<Self, Error> {
         if servers.is_empty() {
-            return Err("at least one memcached server is required".into());
+            return Err(Error::Value(
+                "at least one memcached server is required".into(),
+            ));
         }
         for server in &servers {
             check_address(server)?;
@@ -144,7 +151,9 @@ impl Client {
         seen.sort();
         seen.dedup();
         if seen.len() != servers.len() {
-            return Err("the same memcached server is listed twice".into());
+            return Err(Error::Value(
+                "the same memcached server is listed twice".into(),
+            ));
         }
         let builder = MetaClient::builder()
             .connect_timeout(Some(config.connect_timeout))
@@ -209,7 +218,7 @@ impl Client {
 
     /// The value stored under `key` (already validated) and the version of the item that
     /// held it, or None.
-    pub fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Option<Version>)>, Failure> {
+    pub fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, Failure> {
         bump(&self.stats.gets);
         let (server, found) = self.run(key, |client| {
             let result = client.get(key).meta(version_meta()).send()?;
@@ -432,16 +441,16 @@ impl Client {
 }
 
 /// "host:port": what pymemcache names a server, so both route keys the same way.
-fn check_address(server: &str) -> Result<(), String> {
+fn check_address(server: &str) -> Result<(), Error> {
     let port = server
         .rsplit_once(':')
         .filter(|(host, _)| !host.is_empty())
         .and_then(|(_, port)| port.parse::<u16>().ok());
     match port {
         Some(_) => Ok(()),
-        None => Err(format!(
+        None => Err(Error::Value(format!(
             "memcached server must be \"host:port\", not {server:?}"
-        )),
+        ))),
     }
 }
 
