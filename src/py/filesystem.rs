@@ -8,10 +8,12 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::args::{key_of, utf8};
+use super::codec::encode_parts;
 use super::counters::Counters;
-use super::entry::{encode_parts, key_of, open_logged, utf8};
 use super::loading::Request;
 use super::memory::{self, Check, Scope};
+use super::sealing::open_logged;
 use crate::error::{raise, OrRaise};
 use jinja_bccache_core::keys::{self, FilePattern};
 use jinja_bccache_core::seal;

@@ -5,8 +5,8 @@
 use pyo3::prelude::*;
 
 use super::counters::Counters;
-use super::entry::{open_and_classify, Outcome};
 use super::memory::{self, Check, Scope};
+use super::sealing::{open_and_classify, Outcome};
 
 /// What a backend needs to turn its bytes into code for one bucket.
 pub struct Request<'a, 'py> {

@@ -14,10 +14,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::counters::Counters;
-use super::entry::encode_sealed;
 use super::loading::Request;
 use super::memcached_client::{cache_key, MemcachedClientPy};
 use super::memory::{self, Check, Scope};
+use super::sealing::encode_sealed;
 use crate::error::raise_failure;
 use jinja_bccache_core::memcached::Failure;
 

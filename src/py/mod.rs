@@ -1,26 +1,29 @@
 //! The Python-facing layer: thin wrappers that convert arguments and map errors.
 
+mod args;
+mod codec;
 mod counters;
-mod entry;
 mod filesystem;
+mod keys;
 mod loading;
 mod memcached_client;
 mod memcached_store;
 mod memory;
 mod registry;
+mod sealing;
 
 pub use memcached_client::MemcachedError;
 
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(entry::configure, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::cache_key, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::source_checksum, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::entry_load, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::entry_dump, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::seal_py, m)?)?;
-    m.add_function(wrap_pyfunction!(entry::unseal, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::configure, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::cache_key, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::source_checksum, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::entry_load, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::entry_dump, m)?)?;
+    m.add_function(wrap_pyfunction!(sealing::seal_py, m)?)?;
+    m.add_function(wrap_pyfunction!(sealing::unseal, m)?)?;
     m.add_class::<filesystem::FsStore>()?;
     m.add_class::<memcached_client::MemcachedClientPy>()?;
     m.add_class::<memcached_store::McStore>()?;

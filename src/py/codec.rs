@@ -1,5 +1,6 @@
-//! Python-facing functions over `format` and `keys`: Bucket serialization, cache keys and
-//! checksums. Each converts Python values at the edge and leaves the work to the pure modules.
+//! Jinja's entry format at the Python edge: the magic of the installed Jinja, and code
+//! framed into an entry (magic, pickled checksum, marshalled code) and back. The framing
+//! itself is the core's `format`; here are the parts that need Python (pickle, marshal).
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -11,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
-use jinja_bccache_core::{format, keys, seal};
+use jinja_bccache_core::format;
 
 /// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
 static MAGIC: OnceLock<Box<[u8]>> = OnceLock::new();
@@ -27,55 +28,6 @@ pub fn magic() -> PyResult<&'static [u8]> {
 pub fn configure(bc_magic: &[u8]) {
     // A second import (importlib.reload) passes the same bytes; the first value stays.
     let _ = MAGIC.set(bc_magic.into());
-}
-
-/// The UTF-8 bytes of a required `str` argument; a clear TypeError otherwise, and
-/// UnicodeEncodeError for lone surrogates, as `str.encode("utf-8")` raises in Jinja.
-pub fn utf8<'a>(value: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
-    match value.cast::<PyString>() {
-        Ok(s) => s.to_str(),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "{what} must be str, not {}",
-            value.get_type().name()?
-        ))),
-    }
-}
-
-/// Jinja formats the filename into the key with an f-string, so any object is accepted and
-/// spelled with `str()` (a `pathlib.Path` gives its path).
-fn filename_text(filename: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-    if filename.is_none() {
-        return Ok(None);
-    }
-    if let Ok(s) = filename.cast::<PyString>() {
-        return Ok(Some(s.to_str()?.to_owned()));
-    }
-    Ok(Some(filename.str()?.to_str()?.to_owned()))
-}
-
-pub fn key_of(name: &Bound<'_, PyAny>, filename: &Bound<'_, PyAny>) -> PyResult<String> {
-    let name = utf8(name, "name")?;
-    let filename = filename_text(filename)?;
-    Ok(keys::cache_key(
-        name.as_bytes(),
-        filename.as_deref().map(str::as_bytes),
-    ))
-}
-
-/// `BytecodeCache.get_cache_key(name, filename=None)`.
-#[pyfunction]
-#[pyo3(signature = (name, filename=None))]
-pub fn cache_key(name: &Bound<'_, PyAny>, filename: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
-    match filename {
-        Some(filename) => key_of(name, filename),
-        None => Ok(keys::cache_key(utf8(name, "name")?.as_bytes(), None)),
-    }
-}
-
-/// `BytecodeCache.get_source_checksum(source)`.
-#[pyfunction]
-pub fn source_checksum(source: &Bound<'_, PyAny>) -> PyResult<String> {
-    Ok(keys::source_checksum(utf8(source, "source")?.as_bytes()))
 }
 
 /// The checksum as `pickle.dumps(checksum, 2)` spells it. A str (what every Jinja cache uses)
@@ -119,13 +71,13 @@ pub fn decode<'py>(
 /// marshalled object is self-delimiting: it fills the payload exactly when the payload minus
 /// its last byte no longer holds it. Two C-level loads cost about a fifth of reading through
 /// a file object (`marshal.load(BytesIO)`, as Jinja does). Only stock Jinja's entries come here.
-enum Exact<'py> {
+pub enum Exact<'py> {
     Code(Bound<'py, PyAny>),
     Mismatch,
     Trailing,
 }
 
-fn decode_exact<'py>(
+pub fn decode_exact<'py>(
     py: Python<'py>,
     entry: &[u8],
     checksum: &Bound<'py, PyAny>,
@@ -209,105 +161,4 @@ pub fn entry_dump<'py>(
     code: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     Ok(PyBytes::new(py, &encode(checksum, code)?))
-}
-
-/// What loading an entry came to, for the counters.
-pub enum Outcome<'py> {
-    Hit(Bound<'py, PyAny>),
-    /// Outdated (another source) or not for this interpreter: an ordinary miss.
-    Miss,
-    /// Damaged, unsigned or forged: refused and logged.
-    Rejected,
-}
-
-impl<'py> Outcome<'py> {
-    pub fn code(self) -> Option<Bound<'py, PyAny>> {
-        match self {
-            Outcome::Hit(code) => Some(code),
-            Outcome::Miss | Outcome::Rejected => None,
-        }
-    }
-}
-
-/// A sealed entry's code: the trailer is verified (integrity digest, or signature when a
-/// secret is set) before anything is unmarshalled. A refused entry is logged with `place` (a
-/// path or memcached key) so an operator can find it; the recompiled entry then replaces it.
-pub fn open_and_classify<'py>(
-    py: Python<'py>,
-    entry: &[u8],
-    key: &str,
-    checksum: &Bound<'py, PyAny>,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &dyn std::fmt::Display,
-) -> PyResult<Outcome<'py>> {
-    let code = match open_logged(entry, key, secret, accept_plain, place) {
-        Some(seal::Opened::Sealed(body)) => decode(py, body, checksum)?,
-        Some(seal::Opened::Plain(body)) => {
-            match decode_exact(py, body, checksum)? {
-                Exact::Code(code) => Some(code),
-                Exact::Mismatch => None,
-                Exact::Trailing => {
-                    log::warn!("refusing cache entry {place}: bytes after its payload (a damaged trailer?)");
-                    return Ok(Outcome::Rejected);
-                }
-            }
-        }
-        None => return Ok(Outcome::Rejected),
-    };
-    Ok(code.map_or(Outcome::Miss, Outcome::Hit))
-}
-
-/// `seal::open`, logging a refusal with `place` (a path or memcached key).
-pub fn open_logged<'a>(
-    entry: &'a [u8],
-    key: &str,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &dyn std::fmt::Display,
-) -> Option<seal::Opened<'a>> {
-    seal::open(entry, key, secret, accept_plain)
-        .map_err(|rejected| {
-            log::warn!(
-                "refusing cache entry {place}: {}; recompiling",
-                rejected.reason()
-            )
-        })
-        .ok()
-}
-
-/// Frame and seal `code` into an entry for `key`.
-pub fn encode_sealed(
-    checksum: &Bound<'_, PyAny>,
-    code: &Bound<'_, PyAny>,
-    key: &str,
-    secret: Option<&[u8]>,
-) -> PyResult<Vec<u8>> {
-    Ok(seal::seal(encode(checksum, code)?, key, secret))
-}
-
-/// `seal(entry, key, secret)`: the entry with its trailer appended.
-#[pyfunction]
-#[pyo3(name = "seal")]
-pub fn seal_py<'py>(
-    py: Python<'py>,
-    entry: &[u8],
-    key: &str,
-    secret: Option<&[u8]>,
-) -> Bound<'py, PyBytes> {
-    PyBytes::new(py, &seal::seal(entry.to_vec(), key, secret))
-}
-
-/// `unseal(entry, key, secret, accept_plain, place)`: the verified body, or None (logged).
-#[pyfunction]
-pub fn unseal<'py>(
-    py: Python<'py>,
-    entry: &[u8],
-    key: &str,
-    secret: Option<&[u8]>,
-    accept_plain: bool,
-    place: &str,
-) -> Option<Bound<'py, PyBytes>> {
-    open_logged(entry, key, secret, accept_plain, &place)
-        .map(|opened| PyBytes::new(py, opened.body()))
 }
