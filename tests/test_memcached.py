@@ -1,5 +1,8 @@
 """MemcachedBytecodeCache over duck-typed clients: Jinja's keys, bytes and error contract."""
 
+import marshal
+import pickle
+
 import jinja2.bccache
 import pytest
 from jinja2 import DictLoader, Environment
@@ -126,7 +129,13 @@ def test_real_memcached_round_trip_and_shared_with_jinja(pymemcache_client):
     key = ours.get_cache_key("page.html")
     theirs_value = pymemcache_client.get("jinja/" + key)
     assert theirs_value.startswith(jinja2.bccache.bc_magic)
-    assert pymemcache_client.get("ours/" + key)[:-16] == theirs_value
+    ours_value = pymemcache_client.get("ours/" + key)[:-16]
+    # Jinja's bytes: the same header, and a payload holding the same code (not necessarily
+    # the same marshal bytes: back-references depend on reference counts, visibly on 3.10)
+    header = len(jinja2.bccache.bc_magic) + len(pickle.dumps(ours.get_source_checksum(
+        TEMPLATES["page.html"]), 2))
+    assert ours_value[:header] == theirs_value[:header]
+    assert marshal.loads(ours_value[header:]) == marshal.loads(theirs_value[header:])
 
     # each loads what the other stored: a warm environment compiles nothing
     for reader_module, prefix in [(jinja_bccache, "jinja/"), (jinja2.bccache, "ours/")]:

@@ -190,6 +190,8 @@ def test_unavailable_server_is_a_miss_in_bounded_time(prefix, make_client, failu
         server.close()
 
 
+# cachelib calls setex, which redis-py deprecates; not ours to fix
+@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
 def test_cachelib_redis_cache(redis_server, prefix):
     from cachelib import RedisCache
 
