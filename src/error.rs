@@ -58,6 +58,8 @@ fn errno_of(err: &io::Error) -> Option<i32> {
         IsADirectory => Some(libc::EISDIR),
         ReadOnlyFilesystem => Some(libc::EROFS),
         StorageFull => Some(libc::ENOSPC),
+        // Windows' C runtime has no EDQUOT; there the quota error keeps its raw OS code.
+        #[cfg(unix)]
         QuotaExceeded => Some(libc::EDQUOT),
         FileTooLarge => Some(libc::EFBIG),
         InvalidFilename => Some(libc::ENAMETOOLONG),
