@@ -199,7 +199,8 @@ pub fn write_entry(path: &Path, parts: &[&[u8]]) -> Result<Option<FileStamp>> {
     let err = match fs::rename(&temp_path, path) {
         Ok(()) => {
             temp_path.disable_cleanup(true); // its name is the entry's now
-                                             // stamped after the rename, which changed the change time
+
+            // stamped after the rename, which changed the change time
             let stamp = file.metadata().and_then(|meta| sys::stamp(&file, &meta));
             return Ok(stamp.ok().map(FileStamp::new));
         }
