@@ -7,6 +7,9 @@ use log::{LevelFilter, Log, Metadata, Record};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+/// Where the core crate's records come from (its crate name as the `log` crate spells it).
+const CORE_TARGET: &str = "jinja_bccache_core";
+
 /// The most detailed records passed on; Python's logger levels filter from there.
 const MAX_LEVEL: LevelFilter = LevelFilter::Debug;
 
@@ -35,15 +38,38 @@ impl LazyLogger {
 
 impl Log for LazyLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.with(|logger| logger.enabled(metadata))
+        let target = python_target(metadata.target());
+        let metadata = Metadata::builder()
+            .level(metadata.level())
+            .target(&target)
+            .build();
+        self.with(|logger| logger.enabled(&metadata))
             .unwrap_or(false)
     }
 
     fn log(&self, record: &Record<'_>) {
-        self.with(|logger| logger.log(record));
+        let target = python_target(record.target());
+        let renamed = Record::builder()
+            .args(*record.args())
+            .level(record.level())
+            .target(&target)
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build();
+        self.with(|logger| logger.log(&renamed));
     }
 
     fn flush(&self) {}
+}
+
+/// The core crate logs as `jinja_bccache_core::fs`, ...: its records go to the package's
+/// logger tree (`jinja_bccache.fs`), the one users configure.
+fn python_target(target: &str) -> std::borrow::Cow<'_, str> {
+    match target.strip_prefix(CORE_TARGET) {
+        Some(rest) => format!("jinja_bccache{rest}").into(),
+        None => target.into(),
+    }
 }
 
 /// Route the `log` crate's records to Python's `logging`. A second call (the module imported
