@@ -1,5 +1,4 @@
 import math
-import time
 import typing as t
 
 from ._base import BytecodeCache, check_secret
@@ -21,27 +20,6 @@ __all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
 
 #: Length of the keys ``get_bucket`` computes (hex SHA-1), which follow the prefix.
 _KEY_LENGTH = 40
-
-
-class _RateLimitedLog:
-    """Logs a swallowed client error at most once per ``interval`` seconds per operation,
-    so a dead server does not write one line per render."""
-
-    def __init__(self, interval: float = 30.0) -> None:
-        self.interval = interval
-        self._last: t.Dict[str, float] = {}
-
-    def __call__(self, operation: str, key: str, exc: BaseException) -> None:
-        now = time.monotonic()
-        last = self._last.get(operation)
-        if last is not None and now - last < self.interval:
-            return
-        self._last[operation] = now
-        import logging  # on first use, not at import: see src/pylog.rs
-
-        logging.getLogger("jinja_bccache.memcached").warning(
-            "memcached %s of %r failed, ignored: %r", operation, key, exc
-        )
 
 
 class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache):
@@ -79,7 +57,6 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         self.prefix = prefix
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
-        self._log_error = _RateLimitedLog()
         self._counters = native.Counters()
         self._store = _make_store(self.__dict__, self._counters)
 
@@ -96,14 +73,14 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     def __getstate__(self) -> t.Dict[str, t.Any]:
         # The native parts are rebuilt from the settings on unpickling; stats restart at zero.
         state = self.__dict__.copy()
-        del state["_store"], state["_counters"], state["_log_error"]
+        del state["_store"], state["_counters"]
         return state
 
     def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
         self.__dict__.update(state)
         counters = native.Counters()
         store = _make_store(state, counters)
-        self.__dict__.update(_log_error=_RateLimitedLog(), _counters=counters, _store=store)
+        self.__dict__.update(_counters=counters, _store=store)
 
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
@@ -123,11 +100,11 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             self._counters.add("misses")
             if not self.ignore_memcache_errors:
                 raise
-            self._log_error("get", key, exc)
+            store.swallowed("get", key, repr(exc))
             return
         if value is not None and not isinstance(value, BYTES_LIKE):
             # A client that decodes values to str cannot hold bytecode: a miss, not a crash.
-            self._log_error("get", key, TypeError(f"client returned {type(value).__name__}"))
+            store.swallowed("get", key, f"the client returned {type(value).__name__}")
             value = None
         value = None if value is None else bytes(value)
         if plain:
@@ -165,7 +142,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
             self._counters.add("errors")
             if not self.ignore_memcache_errors:
                 raise
-            self._log_error("set", key, exc)
+            store.swallowed("set", key, repr(exc))
         else:
             store.stored(len(value))
 

@@ -20,6 +20,7 @@ use super::memory::{self, Check, Scope};
 use super::sealing::encode_sealed;
 use crate::error::raise_failure;
 use jinja_bccache_core::memcached::Failure;
+use jinja_bccache_core::ratelimit::RateLimit;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct McStore {
@@ -32,6 +33,9 @@ pub struct McStore {
     /// What the native client sends as the entry's TTL (0: none).
     ttl: u64,
     counters: Py<Counters>,
+    /// Swallowed failures of Python clients, logged at most once per interval per operation.
+    get_log: RateLimit,
+    set_log: RateLimit,
 }
 
 impl McStore {
@@ -93,6 +97,8 @@ impl McStore {
             raise_errors,
             ttl,
             counters,
+            get_log: RateLimit::default(),
+            set_log: RateLimit::default(),
         }
     }
 
@@ -200,6 +206,23 @@ impl McStore {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let entry = encode_sealed(checksum, code, bucket_key, self.secret.as_deref())?;
         Ok(PyBytes::new(py, &entry))
+    }
+
+    /// For Python clients: a failure of `operation` ("get" or "set") on `key` that the cache
+    /// swallows, logged on `jinja_bccache.memcached`, rate-limited, so a dead server does not
+    /// write one line per render.
+    fn swallowed(&self, operation: &str, key: &str, error: &str) {
+        let limit = if operation == "set" {
+            &self.set_log
+        } else {
+            &self.get_log
+        };
+        if limit.allow() {
+            log::warn!(
+                target: "jinja_bccache::memcached",
+                "memcached {operation} of {key:?} failed, ignored: {error}"
+            );
+        }
     }
 
     /// For Python clients: the client stored `weight` bytes.

@@ -8,6 +8,7 @@ pub mod format;
 pub mod fs;
 pub mod keys;
 pub mod memcached;
+pub mod ratelimit;
 pub mod seal;
 pub mod unlink;
 

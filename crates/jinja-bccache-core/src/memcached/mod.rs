@@ -11,12 +11,12 @@ pub mod stats;
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memcache::exp::{self, MetaClient};
 
 use crate::error::Error;
+use crate::ratelimit::RateLimit;
 
 use breaker::{Admission, Breaker};
 use pool::Pools;
@@ -129,13 +129,10 @@ pub struct Client {
     breakers: Vec<Breaker>,
     stats: Stats,
     epoch: Instant,
-    /// Last log of a server error / oversized value, for rate limiting (ms since `epoch` + 1).
-    last_server_error_log: AtomicU64,
-    last_too_large_log: AtomicU64,
+    /// Warnings of server errors and oversized values, each at most once per interval.
+    server_error_log: RateLimit,
+    too_large_log: RateLimit,
 }
-
-/// Warnings that may repeat on every request are logged at most this often.
-const LOG_INTERVAL_MS: u64 = 30_000;
 
 impl Client {
     pub fn new(servers: Vec<String>, config: Config) -> Result<Self, Error> {
@@ -167,8 +164,8 @@ impl Client {
             config,
             stats: Stats::default(),
             epoch: Instant::now(),
-            last_server_error_log: AtomicU64::new(0),
-            last_too_large_log: AtomicU64::new(0),
+            server_error_log: RateLimit::default(),
+            too_large_log: RateLimit::default(),
         })
     }
 
@@ -300,7 +297,7 @@ impl Client {
         };
         if value.len() > self.config.max_value_size {
             bump(&self.stats.too_large);
-            if self.may_log(&self.last_too_large_log) {
+            if self.too_large_log.allow() {
                 log::warn!(
                     "not caching {key:?}: {} bytes is over max_value_size ({} bytes)",
                     value.len(),
@@ -394,7 +391,7 @@ impl Client {
         if let exp::Error::Server(message) | exp::Error::Rejected(message) = root(error) {
             bump(&self.stats.server_errors);
             self.server_answered(index);
-            if self.may_log(&self.last_server_error_log) {
+            if self.server_error_log.allow() {
                 log::warn!("memcached server {server} refused a request: {message}");
             }
             return Failure {
@@ -427,16 +424,6 @@ impl Client {
             kind,
             detail,
         }
-    }
-
-    /// Whether a rate-limited warning may be logged now.
-    fn may_log(&self, last: &AtomicU64) -> bool {
-        let now = self.now_ms() + 1;
-        let previous = last.load(Ordering::Relaxed);
-        (previous == 0 || now >= previous + LOG_INTERVAL_MS)
-            && last
-                .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
     }
 }
 
