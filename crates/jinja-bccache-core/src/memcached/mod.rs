@@ -484,6 +484,7 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
+    use std::sync::atomic::Ordering;
 
     fn quick() -> Config {
         Config {
