@@ -10,6 +10,7 @@ if ! command -v memcached >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null
 fi
+# shellcheck source=dev/setup.sh
 source "$(dirname "$0")/setup.sh" -r benches/requirements.txt
 
 # The chart is drawn from the file this run writes: the same default as run.py, or --out.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by dev/demo.sh, dev/test.sh and dev/bench.sh: makes sure a virtual environment is
 # active (the one already active, or ./.venv, created on first use) so nothing is installed
 # into the system interpreter, then builds and installs jinja-bccache and any extra pip

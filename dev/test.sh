@@ -19,6 +19,7 @@ dpkg -s libmemcached-dev >/dev/null 2>&1 || {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmemcached-dev >/dev/null
 }
+# shellcheck source=dev/setup.sh
 source "$(dirname "$0")/setup.sh" -r dev/requirements-test.txt
 echo "== cargo test"
 cargo test --workspace --quiet
