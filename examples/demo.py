@@ -57,7 +57,9 @@ class CountingEnvironment(Environment):
 
 
 def make_env(templates: str, cache_cls: type, cache_dir: str) -> CountingEnvironment:
-    return CountingEnvironment(loader=FileSystemLoader(templates), bytecode_cache=cache_cls(cache_dir))
+    return CountingEnvironment(
+        loader=FileSystemLoader(templates), bytecode_cache=cache_cls(cache_dir)
+    )
 
 
 def timed(fn, *args):
@@ -93,8 +95,12 @@ def read_entries(directory: str) -> dict[str, bytes]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--templates", type=int, default=200, help="templates in the corpus (default 200)")
-    parser.add_argument("--rounds", type=int, default=5, help="warm rounds per implementation (default 5)")
+    parser.add_argument(
+        "--templates", type=int, default=200, help="templates in the corpus (default 200)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="warm rounds per implementation (default 5)"
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -120,12 +126,17 @@ def run(root: str, n_templates: int, rounds: int) -> int:
     for d in cache_dirs.values():
         os.mkdir(d)
 
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"Jinja {importlib.metadata.version('jinja2')}, "
-          f"jinja_bccache {importlib.metadata.version('jinja-bccache')}")
-    print(f"Corpus: {len(names)} templates, {source_kb:.0f} KB of source "
-          f"({len(groups['small'])} small, {len(groups['medium'])} medium, {len(groups['large'])} large); "
-          f"{rounds} warm round{'' if rounds == 1 else 's'}")
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"Jinja {importlib.metadata.version('jinja2')}, "
+        f"jinja_bccache {importlib.metadata.version('jinja-bccache')}"
+    )
+    print(
+        f"Corpus: {len(names)} templates, {source_kb:.0f} KB of source "
+        f"({len(groups['small'])} small, {len(groups['medium'])} medium, "
+        f"{len(groups['large'])} large); "
+        f"{rounds} warm round{'' if rounds == 1 else 's'}"
+    )
 
     # Disk against disk first: the in-process layer would answer our warm loads from memory.
     memory_budget = jinja_bccache.set_memory_cache(0)
@@ -138,7 +149,9 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         cold[label], out = timed(render_all, env, names, ctx)
         outputs[label].append(out)
         if env.compiles != len(names):
-            print(f"FAIL: {label} cold run compiled {env.compiles} templates, expected {len(names)}")
+            print(
+                f"FAIL: {label} cold run compiled {env.compiles} templates, expected {len(names)}"
+            )
             return 1
     entries_after_cold = {label: read_entries(d) for label, d in cache_dirs.items()}
 
@@ -168,12 +181,19 @@ def run(root: str, n_templates: int, rounds: int) -> int:
     # both directories must hold the same entry files, untouched by the warm rounds.
     ok = True
     reference = outputs[IMPLS[0][0]][0]
-    differing = sorted({n for outs in outputs.values() for out in outs for n in names if out[n] != reference[n]})
+    differing = sorted(
+        {n for outs in outputs.values() for out in outs for n in names if out[n] != reference[n]}
+    )
     if differing:
         ok = False
-        print(f"FAIL: rendered output differs for {len(differing)} templates, e.g. {differing[:3]}")
+        print(
+            f"FAIL: rendered output differs for {len(differing)} templates, e.g. {differing[:3]}"
+        )
     else:
-        print(f"OK: both implementations rendered byte-identical output for all {len(names)} templates (cold and warm)")
+        print(
+            "OK: both implementations rendered byte-identical output for all "
+            f"{len(names)} templates (cold and warm)"
+        )
 
     entries = {label: read_entries(d) for label, d in cache_dirs.items()}
     a, b = entries.values()
@@ -191,14 +211,18 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         print(f"FAIL: expected {len(names)} entry files, found {len(a)} and {len(b)}")
     else:
         cache_kb = sum(len(v) for v in a.values()) / 1024
-        print(f"OK: both wrote {len(a)} entries with Jinja's bytes ({cache_kb:.0f} KB per cache "
-              "directory; jinja_bccache's add a 16-byte integrity trailer, and their names "
-              "include the environment fingerprint)")
+        print(
+            f"OK: both wrote {len(a)} entries with Jinja's bytes ({cache_kb:.0f} KB per cache "
+            "directory; jinja_bccache's add a 16-byte integrity trailer, and their names "
+            "include the environment fingerprint)"
+        )
 
     # The table.
     med_load = {label: statistics.median(v) for label, v in load.items()}
     med_lr = {label: statistics.median(v) for label, v in load_render.items()}
-    header = f"{'implementation':<16} {'cold ms':>10} {'warm load ms':>14} {'warm load+render ms':>21}"
+    header = (
+        f"{'implementation':<16} {'cold ms':>10} {'warm load ms':>14} {'warm load+render ms':>21}"
+    )
     print()
     print(header)
     print("-" * len(header))
@@ -206,10 +230,16 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         print(f"{label:<16} {cold[label]:>10.1f} {med_load[label]:>14.2f} {med_lr[label]:>21.2f}")
     old, new = IMPLS[0][0], IMPLS[1][0]
     print("-" * len(header))
-    print(f"{'ratio old/new':<16} {cold[old] / cold[new]:>9.2f}x {med_load[old] / med_load[new]:>13.2f}x "
-          f"{med_lr[old] / med_lr[new]:>20.2f}x")
+    print(
+        f"{'ratio old/new':<16} {cold[old] / cold[new]:>9.2f}x "
+        f"{med_load[old] / med_load[new]:>13.2f}x "
+        f"{med_lr[old] / med_lr[new]:>20.2f}x"
+    )
     print()
-    print("cold: single run, mostly Jinja's compiler. warm: median of rounds, fresh Environment each,")
+    print(
+        "cold: single run, mostly Jinja's compiler. warm: median of rounds, "
+        "fresh Environment each,"
+    )
     print("every template read from disk (in-process layer off), as in a newly started process.")
     print("ratio = jinja2.bccache / jinja_bccache (> 1 means jinja_bccache is faster).")
 
@@ -223,8 +253,10 @@ def run(root: str, n_templates: int, rounds: int) -> int:
         if r:  # the first round fills the layer
             repeat.append(ms)
     print()
-    print(f"repeat loads in one process (in-process layer on): {statistics.median(repeat):.2f} ms, "
-          f"{med_load[IMPLS[0][0]] / statistics.median(repeat):.1f}x jinja2.bccache")
+    print(
+        f"repeat loads in one process (in-process layer on): {statistics.median(repeat):.2f} ms, "
+        f"{med_load[IMPLS[0][0]] / statistics.median(repeat):.1f}x jinja2.bccache"
+    )
     return 0 if ok else 1
 
 

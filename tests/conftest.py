@@ -4,6 +4,9 @@ from jinja2 import PackageLoader
 
 import jinja_bccache
 
+# memcached_factory: memcached processes a test can start, stop, pause and restart
+pytest_plugins = ["memcached_procs"]
+
 #: The module this project replaces, and the replacement: parity tests run against both.
 IMPLEMENTATIONS = [jinja2.bccache, jinja_bccache]
 
@@ -70,8 +73,9 @@ def pymemcache_client(memcached_server):
     # no_delay: without it Nagle and delayed ACKs add 40 ms to some round trips
     # default_noreply=False: a write is done when set() returns; with pymemcache's default a
     # read on another connection (the native client's) can overtake it
-    client = Client((host, int(port)), connect_timeout=2, timeout=2, no_delay=True,
-                    default_noreply=False)
+    client = Client(
+        (host, int(port)), connect_timeout=2, timeout=2, no_delay=True, default_noreply=False
+    )
     client.flush_all()
     yield client
     client.close()

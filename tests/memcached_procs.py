@@ -47,8 +47,20 @@ class Memcached:
     def start(self):
         # -u is required when running as root; -U 0 turns UDP off.
         self.proc = subprocess.Popen(
-            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64",
-             "-u", "nobody", *self.args],
+            [
+                self.binary,
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "0",
+                "-m",
+                "64",
+                "-u",
+                "nobody",
+                *self.args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

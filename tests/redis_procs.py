@@ -8,7 +8,6 @@ import tempfile
 import time
 
 import pytest
-
 from memcached_procs import free_port
 
 #: What the README's test command is, for the message when redis-server is missing.
@@ -41,8 +40,21 @@ class RedisServer:
         # --save '' and --appendonly no: nothing is written to disk, so a stop is instant
         # and no test can see data left by an earlier server on a reused port.
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", self._dir.name],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                self._dir.name,
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

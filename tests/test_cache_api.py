@@ -14,27 +14,40 @@ def test_every_public_name_of_jinja2_bccache_exists():
     public = {
         n
         for n, v in vars(jinja2.bccache).items()
-        if not n.startswith("_") and getattr(v, "__module__", "jinja2.bccache") == "jinja2.bccache"
+        if not n.startswith("_")
+        and getattr(v, "__module__", "jinja2.bccache") == "jinja2.bccache"
         and not inspect.ismodule(v)
     }
-    assert public == {"Bucket", "BytecodeCache", "FileSystemBytecodeCache",
-                      "MemcachedBytecodeCache", "bc_version", "bc_magic"}
+    assert public == {
+        "Bucket",
+        "BytecodeCache",
+        "FileSystemBytecodeCache",
+        "MemcachedBytecodeCache",
+        "bc_version",
+        "bc_magic",
+    }
     assert public <= set(jinja_bccache.__all__)
 
 
-@pytest.mark.parametrize("name", ["Bucket", "BytecodeCache", "FileSystemBytecodeCache",
-                                  "MemcachedBytecodeCache"])
+@pytest.mark.parametrize(
+    "name", ["Bucket", "BytecodeCache", "FileSystemBytecodeCache", "MemcachedBytecodeCache"]
+)
 def test_classes_subclass_jinjas_and_keep_signatures(name):
     ours, theirs = getattr(jinja_bccache, name), getattr(jinja2.bccache, name)
     assert issubclass(ours, theirs)
-    assert issubclass(ours, jinja2.bccache.Bucket if name == "Bucket" else jinja2.bccache.BytecodeCache)
+    assert issubclass(
+        ours, jinja2.bccache.Bucket if name == "Bucket" else jinja2.bccache.BytecodeCache
+    )
     for method in [m for m in vars(theirs) if not m.startswith("__") or m == "__init__"]:
         if callable(getattr(theirs, method)):
             mine, jinjas = params(getattr(ours, method)), params(getattr(theirs, method))
             # Jinja's parameters, in order; anything added is keyword-only with a default
             assert mine[: len(jinjas)] == jinjas, method
-            for _, kind, default in mine[len(jinjas):]:
-                assert kind is inspect.Parameter.KEYWORD_ONLY and default is not inspect.Parameter.empty
+            for _, kind, default in mine[len(jinjas) :]:
+                assert (
+                    kind is inspect.Parameter.KEYWORD_ONLY
+                    and default is not inspect.Parameter.empty
+                )
 
 
 def params(function):

@@ -14,8 +14,13 @@ PATTERN = "__jinja2_%s.cache"
 
 
 def run_cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "jinja_bccache", *args], capture_output=True,
-                          text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "jinja_bccache", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def call_main(capsys, *argv):
@@ -98,8 +103,17 @@ def test_zero_removes_everything(tmp_path, capsys, option):
 def test_huge_limits_keep_everything(tmp_path, capsys):
     (tmp_path / PATTERN.replace("%s", "a")).write_bytes(b"x")
     huge = str(10**30)
-    status, out, err = call_main(capsys, "prune", str(tmp_path), "--max-age", "1e400",
-                                 "--max-entries", huge, "--max-bytes", huge)
+    status, out, err = call_main(
+        capsys,
+        "prune",
+        str(tmp_path),
+        "--max-age",
+        "1e400",
+        "--max-entries",
+        huge,
+        "--max-bytes",
+        huge,
+    )
     assert status == 0, err
     assert "removed 0 entries" in out
 
@@ -113,26 +127,43 @@ def test_bad_jobs_and_environment_are_usage_errors(capsys):
 
 def memory_bytes_at_import(value):
     code = "import jinja_bccache; print(jinja_bccache.memory_cache_info()[2])"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, JINJA_BCCACHE_MEMORY_BYTES=value), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, JINJA_BCCACHE_MEMORY_BYTES=value),
+        timeout=120,
+    )
 
 
 DEFAULT_BUDGET = 32 << 20
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("32M", 32 << 20), ("512K", 512 << 10), ("1G", 1 << 30), ("0", 0), ("12345", 12345),
-    ("32MiB", 32 << 20), ("512kb", 512 << 10), ("2g", 2 << 30), (" 8 M ", 8 << 20),
-    ("100B", 100), ("", DEFAULT_BUDGET),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("32M", 32 << 20),
+        ("512K", 512 << 10),
+        ("1G", 1 << 30),
+        ("0", 0),
+        ("12345", 12345),
+        ("32MiB", 32 << 20),
+        ("512kb", 512 << 10),
+        ("2g", 2 << 30),
+        (" 8 M ", 8 << 20),
+        ("100B", 100),
+        ("", DEFAULT_BUDGET),
+    ],
+)
 def test_memory_bytes_sizes(value, expected):
     result = memory_bytes_at_import(value)
     assert result.returncode == 0 and not result.stderr, result.stderr
     assert int(result.stdout) == expected
 
 
-@pytest.mark.parametrize("value", ["lots", "-1", "1e3", "32X", "M", "3.5M", "1" * 5000,
-                                   "99999999999999999999G"])
+@pytest.mark.parametrize(
+    "value", ["lots", "-1", "1e3", "32X", "M", "3.5M", "1" * 5000, "99999999999999999999G"]
+)
 def test_bad_memory_bytes_warns_and_keeps_the_default(value):
     result = memory_bytes_at_import(value)
     assert result.returncode == 0, result.stderr

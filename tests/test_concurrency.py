@@ -52,7 +52,8 @@ TEMPLATES = {
         "macros 1{% macro field(label, value) %}<b>{{ label }}</b>={{ value }}{% endmacro %}"
         "{% macro listing(items, sep=', ') %}{% for it in items %}"
         "{{ loop.index }}:{{ it }}{{ sep if not loop.last }}{% endfor %}{% endmacro %}",
-        "macros 2{% macro field(label, value) %}<i>{{ label|upper }}</i>: {{ value }}{% endmacro %}"
+        "macros 2{% macro field(label, value) %}<i>{{ label|upper }}</i>: "
+        "{{ value }}{% endmacro %}"
         "{% macro listing(items, sep='; ') %}{% for it in items|reverse %}"
         "[{{ it }}]{{ sep if not loop.last }}{% endfor %}{% endmacro %}",
     ),
@@ -148,7 +149,9 @@ def assert_every_entry_loads(directory, templates, expected, context):
             code = cache.get_bucket(Environment(), name, None, source).code
             if code is not None:
                 loaded.append((version, code))
-        assert len(loaded) == 1, f"{file_name} ({name}) loads for versions {[v for v, _ in loaded]}"
+        assert len(loaded) == 1, (
+            f"{file_name} ({name}) loads for versions {[v for v, _ in loaded]}"
+        )
         version, code = loaded[0]
         env = Environment(loader=DictLoader({n: s[version] for n, s in templates.items()}))
         template = env.template_class.from_code(env, code, env.make_globals(None))
@@ -158,7 +161,7 @@ def assert_every_entry_loads(directory, templates, expected, context):
 
 # --------------------------------------------------------------------------- processes
 
-WORKER = textwrap.dedent(r'''
+WORKER = textwrap.dedent(r"""
     import json, logging, os, random, sys, time, traceback
     from jinja2 import DictLoader, Environment
     import jinja_bccache
@@ -245,7 +248,7 @@ WORKER = textwrap.dedent(r'''
         fail(f"exception in iteration {iteration}:\n{traceback.format_exc()}")
     print(json.dumps({"hits": CountingCache.hits, "misses": CountingCache.misses,
                       "clears": clears}))
-''')
+""")
 
 WORKER_MODES = ["v1", "v2", "mixed", "mixed"]
 
@@ -309,6 +312,7 @@ def test_processes_share_one_directory(tmp_path, package_warnings):
 
 
 # --------------------------------------------------------------------------- threads
+
 
 class CountingCache(jinja_bccache.FileSystemBytecodeCache):
     """Counts hits and misses; get_bucket is not one of the methods whose override leaves
@@ -427,7 +431,7 @@ BIG = {
 }
 BIG_CONTEXT = {"x": "<x>"}
 
-WRITER = textwrap.dedent(r'''
+WRITER = textwrap.dedent(r"""
     import json, os, sys, threading, traceback
     from jinja2 import Environment
     import jinja_bccache
@@ -472,7 +476,7 @@ WRITER = textwrap.dedent(r'''
     for thread in threads:
         thread.join()
     sys.exit("was not killed")
-''')
+""")
 
 KILL_ROUNDS = 10
 #: If no kill of the first rounds left a temp file behind, go on up to this many rounds, so
@@ -509,8 +513,16 @@ def test_sigkilled_writer_leaves_no_partial_entry(tmp_path, package_warnings):
         if round_ >= KILL_ROUNDS and rounds_with_temp_files:
             break
         proc = subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", WRITER,
-             str(cache_dir), str(seed_dir), str(spec_path)],
+            [
+                sys.executable,
+                "-W",
+                "error",
+                "-c",
+                WRITER,
+                str(cache_dir),
+                str(seed_dir),
+                str(spec_path),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -526,7 +538,8 @@ def test_sigkilled_writer_leaves_no_partial_entry(tmp_path, package_warnings):
                 proc.kill()
             _, err = proc.communicate()
         assert ready == "ready\n" and proc.returncode == -signal.SIGKILL, (
-            f"round {round_}: writer exited {proc.returncode}: {err}")
+            f"round {round_}: writer exited {proc.returncode}: {err}"
+        )
 
         files = sorted(os.listdir(cache_dir))
         entries = fnmatch.filter(files, ENTRY_GLOB)
@@ -551,13 +564,15 @@ def test_sigkilled_writer_leaves_no_partial_entry(tmp_path, package_warnings):
             ]
             assert len(loaded) == 1, (
                 f"round {round_}: {file_name} loads for {[v for v, _ in loaded]}; "
-                f"logged {package_warnings}")
+                f"logged {package_warnings}"
+            )
             version, code = loaded[0]
             template = env.template_class.from_code(env, code, env.make_globals(None))
             assert template.render(BIG_CONTEXT) == expected[version][name], (round_, name)
         assert package_warnings == [], f"round {round_}"
 
     assert rounds_with_temp_files > 0, (
-        f"none of {round_ + 1} kills left a temp file behind: clear() was not exercised")
+        f"none of {round_ + 1} kills left a temp file behind: clear() was not exercised"
+    )
     jinja_bccache.FileSystemBytecodeCache(str(cache_dir)).clear()
     assert os.listdir(cache_dir) == []

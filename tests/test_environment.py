@@ -29,7 +29,11 @@ TEMPLATES = {
 }
 CONTEXT = {
     "title": "shop",
-    "items": [{"name": "<b>tea</b>", "price": 2.5}, {"name": "cake", "price": 4}, {"name": "x", "price": 0}],
+    "items": [
+        {"name": "<b>tea</b>", "price": 2.5},
+        {"name": "cake", "price": 4},
+        {"name": "x", "price": 0},
+    ],
 }
 
 
@@ -71,12 +75,18 @@ def test_cold_then_warm(impl, tmp_path, loader_kind, enable_async):
 
     CountingEnvironment.compiled = 0
     cache = impl.FileSystemBytecodeCache(str(cache_dir))
-    assert render(CountingEnvironment(loader=loader, bytecode_cache=cache, enable_async=enable_async)) == want
+    assert (
+        render(CountingEnvironment(loader=loader, bytecode_cache=cache, enable_async=enable_async))
+        == want
+    )
     assert CountingEnvironment.compiled == 4  # page, base, macros, footer
     assert len(list(cache_dir.iterdir())) == 4
 
     cache = impl.FileSystemBytecodeCache(str(cache_dir))
-    assert render(CountingEnvironment(loader=loader, bytecode_cache=cache, enable_async=enable_async)) == want
+    assert (
+        render(CountingEnvironment(loader=loader, bytecode_cache=cache, enable_async=enable_async))
+        == want
+    )
     assert CountingEnvironment.compiled == 4  # nothing recompiled
 
 
@@ -101,9 +111,14 @@ def test_changed_source_is_recompiled(impl, tmp_path):
 @pytest.mark.parametrize(
     "impl",
     [
-        pytest.param(jinja2.bccache, marks=pytest.mark.xfail(
-            raises=pickle.UnpicklingError, strict=True,
-            reason="Jinja lets a pickle error out of get_template")),
+        pytest.param(
+            jinja2.bccache,
+            marks=pytest.mark.xfail(
+                raises=pickle.UnpicklingError,
+                strict=True,
+                reason="Jinja lets a pickle error out of get_template",
+            ),
+        ),
         jinja_bccache,
     ],
     ids=["jinja2", "ours"],

@@ -4,7 +4,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 
 import jinja2.bccache
 import pytest
@@ -62,7 +61,11 @@ def test_get_bucket_matches_jinja(tmp_path):
     got = ours.get_bucket("env", "a.html", "/t/a.html", "src")
     assert isinstance(got, jinja_bccache.Bucket)
     assert (got.environment, got.key, got.checksum, got.code) == (
-        "env", theirs.key, theirs.checksum, theirs.code)
+        "env",
+        theirs.key,
+        theirs.checksum,
+        theirs.code,
+    )
     assert ours.get_bucket("env", "a.html", "/t/a.html", "changed").code is None
     assert ours.get_bucket("env", "a.html", None, "src").code is None
 
@@ -186,7 +189,9 @@ for module in (jinja2.bccache, jinja_bccache):
 def default_dirs(tmpdir):
     out = subprocess.run(
         [sys.executable, "-c", DEFAULT_DIR_SCRIPT, str(tmpdir)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     assert len(out) == 2
     return out

@@ -48,8 +48,14 @@ def render(template, enable_async=False):
     return template.render(CONTEXT)
 
 
-@pytest.mark.parametrize("cls,base", [(CachedEnv, Environment), (CachedSandbox, SandboxedEnvironment),
-                                      (CachedNative, NativeEnvironment)])
+@pytest.mark.parametrize(
+    "cls,base",
+    [
+        (CachedEnv, Environment),
+        (CachedSandbox, SandboxedEnvironment),
+        (CachedNative, NativeEnvironment),
+    ],
+)
 @pytest.mark.parametrize("enable_async", [False, True], ids=["sync", "async"])
 def test_mixin_caches_and_renders_like_uncached(tmp_path, compiles, cls, base, enable_async):
     want = render(base(enable_async=enable_async).from_string(SOURCE), enable_async)
@@ -91,8 +97,9 @@ def test_select_autoescape_resolves_from_string_as_jinja_does(tmp_path):
     """select_autoescape(default_for_string=True) escapes from_string templates."""
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
     for default in (True, False, True):
-        env = CachedEnv(bytecode_cache=cache,
-                        autoescape=jinja2.select_autoescape(default_for_string=default))
+        env = CachedEnv(
+            bytecode_cache=cache, autoescape=jinja2.select_autoescape(default_for_string=default)
+        )
         want = Environment(autoescape=jinja2.select_autoescape(default_for_string=default))
         assert env.from_string(SOURCE).render(CONTEXT) == want.from_string(SOURCE).render(CONTEXT)
 

@@ -4,13 +4,12 @@ returns code other than what was stored."""
 
 import marshal
 
+from clients import DictClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import Environment
 
 import jinja_bccache
-
-from clients import DictClient
 
 ENV = Environment()
 SOURCE = "{% for i in range(3) %}{{ i|string * 2 }}{% endfor %}"
@@ -49,9 +48,18 @@ def test_arbitrary_bytes(options, data):
 
 
 @FUZZ
-@given(options=OPTIONS, edits=st.lists(
-    st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.integers(0, 10**6),
-              st.binary(min_size=1, max_size=8)), min_size=1, max_size=4))
+@given(
+    options=OPTIONS,
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "cut", "insert", "delete"]),
+            st.integers(0, 10**6),
+            st.binary(min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_mutated_entries(options, edits):
     cache, key = stored(options)
     value = bytearray(cache.client.data[key])
@@ -64,7 +72,7 @@ def test_mutated_entries(options, edits):
         elif kind == "insert":
             value[pos:pos] = payload
         elif kind == "delete":
-            del value[pos:pos + len(payload)]
+            del value[pos : pos + len(payload)]
     load(cache, key, bytes(value))
 
 

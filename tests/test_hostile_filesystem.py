@@ -20,7 +20,6 @@ import sys
 import tempfile
 import textwrap
 
-import jinja2.bccache
 import pytest
 from jinja2 import DictLoader, Environment
 
@@ -64,7 +63,10 @@ def run_python(script, *args, env=None, timeout=120):
     env = dict(os.environ if env is None else env, JINJA_BCCACHE_MEMORY_BYTES="0")
     proc = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.splitlines()[-1])
@@ -152,8 +154,13 @@ def test_default_directory_owned_by_another_user_is_refused_like_jinja(tmp_path,
         result = run_python(DEFAULT_DIR_PROBE, impl, env=env)
         st = os.lstat(default)
         # what is left behind counts too: same owner, same mode, same contents as Jinja leaves
-        outcomes[impl] = (result, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode),
-                          sorted(os.listdir(default)))
+        outcomes[impl] = (
+            result,
+            st.st_uid,
+            st.st_gid,
+            stat.S_IMODE(st.st_mode),
+            sorted(os.listdir(default)),
+        )
         shutil.rmtree(default)
     assert outcomes["jinja2"][0] == ["RuntimeError", UNSAFE_DIR_MESSAGE]
     assert outcomes["ours"] == outcomes["jinja2"]
@@ -260,7 +267,9 @@ def test_directory_at_entry_name_is_a_miss_and_left_alone(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(entry), "marker"])
 
 
-HUGE_ENTRY_SCRIPT = PRELUDE + """
+HUGE_ENTRY_SCRIPT = (
+    PRELUDE
+    + """
 module = MODULES[sys.argv[1]]
 cache = module.FileSystemBytecodeCache(sys.argv[2])
 entry = cache._get_cache_filename(
@@ -269,6 +278,7 @@ with open(entry, "wb") as f:
     f.truncate(1 << 40)   # sparse: 1 TiB of apparent zeros, no disk space used
 print(json.dumps({"render": render(cache), "uncached": UNCACHED}))
 """
+)
 
 
 def test_huge_file_at_entry_name_is_a_miss_like_jinja(tmp_path):
@@ -289,7 +299,9 @@ def test_huge_file_at_entry_name_is_a_miss_like_jinja(tmp_path):
 
 # --- another user: unwritable directory, unreadable entry -----------------------------------
 
-NOBODY_SCRIPT = PRELUDE + """
+NOBODY_SCRIPT = (
+    PRELUDE
+    + """
 action, directory = sys.argv[1], sys.argv[2]
 if action == "prime":                 # as root: leave an entry behind
     print(json.dumps({"render": render(jinja_bccache.FileSystemBytecodeCache(directory)),
@@ -313,6 +325,7 @@ elif action == "read":                # load what root left, then render
 out["listdir"] = sorted(os.listdir(directory))
 print(json.dumps(out))
 """
+)
 
 
 def test_unwritable_directory_raises_permission_error_like_jinja(shared_dir):
@@ -377,7 +390,9 @@ def test_unreadable_entry_is_a_miss_and_rendering_works(shared_dir):
 
 LIMIT = 64 * 1024
 
-DISK_FULL_SCRIPT = PRELUDE + f"""
+DISK_FULL_SCRIPT = (
+    PRELUDE
+    + f"""
 import resource, signal
 BIG = "".join("line %d {{{{ title }}}}{{%% if items|length > %d %%}}!{{%% endif %%}}\\n" % (i, i)
               for i in range(1000))
@@ -414,6 +429,7 @@ big_entry.code = environment(None, BIG).compile(BIG, NAME)
 out["big_len"] = len(big_entry.bytecode_to_string())
 print(json.dumps(out))
 """
+)
 
 
 def test_file_size_limit_mid_write_keeps_the_old_entry(tmp_path):

@@ -18,8 +18,10 @@ EXPECTED = Environment().from_string(SOURCE).render(CONTEXT)
 LOADER = DictLoader({"t.html": SOURCE})
 
 
-@pytest.fixture(params=[{}, {"isolate_environments": False}, {"secret": b"k" * 32}],
-                ids=["isolated", "jinja-keys", "signed"])
+@pytest.fixture(
+    params=[{}, {"isolate_environments": False}, {"secret": b"k" * 32}],
+    ids=["isolated", "jinja-keys", "signed"],
+)
 def options(request):
     return request.param
 
@@ -123,8 +125,9 @@ def test_damaged_entry_is_logged_once_then_replaced(tmp_path, caplog):
 def test_stock_jinja_entries_accepted_only_with_jinja_keys(tmp_path):
     import jinja2.bccache
 
-    Environment(loader=LOADER, bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(
-        str(tmp_path))).get_template("t.html")
+    Environment(
+        loader=LOADER, bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(str(tmp_path))
+    ).get_template("t.html")
     compat = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
     assert loads(compat)
     # the same plain entry under an isolated cache's key: refused, no trailer
@@ -138,7 +141,10 @@ def test_stock_jinja_entries_accepted_only_with_jinja_keys(tmp_path):
 def test_memcached_damaged_values_are_misses(pymemcache_client):
     cache = jinja_bccache.MemcachedBytecodeCache(pymemcache_client)
     assert render(cache) == EXPECTED
-    key = "jinja2/bytecode/" + cache.get_bucket(Environment(loader=LOADER), "t.html", None, SOURCE).key
+    key = (
+        "jinja2/bytecode/"
+        + cache.get_bucket(Environment(loader=LOADER), "t.html", None, SOURCE).key
+    )
     good = pymemcache_client.get(key)
     for cut in range(0, len(good), 7):
         pymemcache_client.set(key, good[:cut])

@@ -10,7 +10,7 @@ import venv
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[2])
     from jinja2 import DictLoader, Environment, select_autoescape
@@ -25,7 +25,8 @@ SCRIPT = textwrap.dedent('''
 
     isolate = sys.argv[3] == "isolate"
     cache = jinja_bccache.FileSystemBytecodeCache(sys.argv[1], isolate_environments=isolate)
-    env = Counting(loader=DictLoader({"a.html": "{{ x|shout }}{{ x|whisper }}{% trans %}hi{% endtrans %}"}),
+    source = "{{ x|shout }}{{ x|whisper }}{% trans %}hi{% endtrans %}"
+    env = Counting(loader=DictLoader({"a.html": source}),
                    bytecode_cache=cache, autoescape=select_autoescape(["html"]),
                    extensions=["jinja2.ext.i18n"])
     env.filters["shout"] = userfilters.shout
@@ -36,9 +37,9 @@ SCRIPT = textwrap.dedent('''
     out = env.get_template("a.html").render(x="Hi")
     print(json.dumps({"key": cache.get_bucket(env, "a.html", None, "").key,
                       "compiles": Counting.compiles, "out": out}))
-''')
+""")
 
-FILTERS = textwrap.dedent('''
+FILTERS = textwrap.dedent("""
     def shout(s):
         return s.upper() + "{mark}"
 
@@ -47,13 +48,17 @@ FILTERS = textwrap.dedent('''
         def tagged(value):
             return value in frozen
         return tagged
-''')
+""")
 
 
 def run(python, cache_dir, filters_dir, seed, isolate="isolate"):
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
-    out = subprocess.run([python, "-c", SCRIPT, str(cache_dir), str(filters_dir), isolate],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [python, "-c", SCRIPT, str(cache_dir), str(filters_dir), isolate],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -91,14 +96,25 @@ def old_jinja_python(tmp_path_factory):
     python = str(root / "bin" / "python")
     # This interpreter's import path, after the venv's own site-packages (where Jinja 3.1.4
     # goes): a .pth works whether this interpreter is itself a venv or uses PYTHONPATH.
-    site_packages = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
-                                   capture_output=True, text=True, check=True).stdout.strip()
+    site_packages = subprocess.run(
+        [python, "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with open(os.path.join(site_packages, "parent_paths.pth"), "w") as f:
         f.write("\n".join(p for p in sys.path if p and os.path.isdir(p)))
-    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "jinja2==3.1.4"], check=True, capture_output=True)
-    version = subprocess.run([python, "-c", "import jinja2; print(jinja2.__version__)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "jinja2==3.1.4"],
+        check=True,
+        capture_output=True,
+    )
+    version = subprocess.run(
+        [python, "-c", "import jinja2; print(jinja2.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert version == "3.1.4"
     return python
 
@@ -111,7 +127,9 @@ def test_entries_of_an_older_jinja_are_not_served(tmp_path, filters_dir, old_jin
     assert current["compiles"] == 1  # recompiled, not served 3.1.4's code
 
 
-def test_control_without_isolation_older_entries_are_served(tmp_path, filters_dir, old_jinja_python):
+def test_control_without_isolation_older_entries_are_served(
+    tmp_path, filters_dir, old_jinja_python
+):
     # what jinja2.bccache does: both releases use bc_version 5, so 3.1.4's code is accepted
     run(old_jinja_python, tmp_path, filters_dir, seed=1, isolate="jinja-keys")
     current = run(sys.executable, tmp_path, filters_dir, seed=1, isolate="jinja-keys")

@@ -27,9 +27,7 @@ import pytest
 from jinja2 import Environment
 from jinja2.exceptions import TemplateNotFound
 
-from jinja_bccache import Bucket
-from jinja_bccache import FileSystemBytecodeCache
-from jinja_bccache import MemcachedBytecodeCache
+from jinja_bccache import Bucket, FileSystemBytecodeCache, MemcachedBytecodeCache
 
 
 @pytest.fixture

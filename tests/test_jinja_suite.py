@@ -309,8 +309,11 @@ def test_jinja_suite_with_our_cache(
     assert not new and not missing, (
         f"{header}\n"
         f"{len(new)} test(s) fail only with our cache: {new}\n"
-        + (f"{len(missing)} test(s) ran in the baseline but not here: {missing[:50]}\n"
-           if missing else "")
+        + (
+            f"{len(missing)} test(s) ran in the baseline but not here: {missing[:50]}\n"
+            if missing
+            else ""
+        )
         + f"{_describe(run, new)}\n--- output tail ---\n{run.tail()}"
     )
     # The cache must really have been in use, or passing proves nothing.

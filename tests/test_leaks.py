@@ -193,7 +193,9 @@ def start(leak_bytes):
     # tested in test_memory_layer.py.)
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, json.dumps(COUNTS), str(leak_bytes)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=dict(os.environ, JINJA_BCCACHE_MEMORY_BYTES="0"),
     )
 

@@ -53,10 +53,17 @@ def test_constructor_positional_and_attributes(impl):
     client = RecordingClient()
     cache = impl.MemcachedBytecodeCache(client, "p/", 5, False)
     assert (cache.client, cache.prefix, cache.timeout, cache.ignore_memcache_errors) == (
-        client, "p/", 5, False)
+        client,
+        "p/",
+        5,
+        False,
+    )
     cache = impl.MemcachedBytecodeCache(client)
     assert (cache.prefix, cache.timeout, cache.ignore_memcache_errors) == (
-        "jinja2/bytecode/", None, True)
+        "jinja2/bytecode/",
+        None,
+        True,
+    )
     cache.prefix = "q/"
     cache.load_bytecode(filled(impl))
     assert client.calls == [("get", "q/key")]
@@ -97,7 +104,10 @@ def test_errors_swallowed_and_logged_once(caplog):
         cache.load_bytecode(b)
     assert b.code == "code"  # a failed get leaves the bucket alone, as in Jinja
     warnings = [r for r in caplog.records if r.name == "jinja_bccache.memcached"]
-    assert [r.getMessage().split(" of ")[0] for r in warnings] == ["memcached set", "memcached get"]
+    assert [r.getMessage().split(" of ")[0] for r in warnings] == [
+        "memcached set",
+        "memcached get",
+    ]
 
 
 def test_errors_propagate_when_not_ignored(impl):
@@ -114,26 +124,34 @@ def test_empty_bucket_is_refused_even_when_ignoring_errors(impl):
         cache.dump_bytecode(impl.Bucket(None, "key", CHECKSUM))
 
 
-TEMPLATES = {"base.html": "<h1>{% block t %}{% endblock %}</h1>",
-             "page.html": "{% extends 'base.html' %}{% block t %}{{ x|upper }}{% endblock %}"}
+TEMPLATES = {
+    "base.html": "<h1>{% block t %}{% endblock %}</h1>",
+    "page.html": "{% extends 'base.html' %}{% block t %}{{ x|upper }}{% endblock %}",
+}
 
 
 def test_real_memcached_round_trip_and_shared_with_jinja(pymemcache_client):
     loader = DictLoader(TEMPLATES)
     ours = jinja_bccache.MemcachedBytecodeCache(
-        pymemcache_client, prefix="ours/", isolate_environments=False)
+        pymemcache_client, prefix="ours/", isolate_environments=False
+    )
     theirs = jinja2.bccache.MemcachedBytecodeCache(pymemcache_client, prefix="jinja/")
     for cache in (ours, theirs):
-        assert Environment(loader=loader, bytecode_cache=cache).get_template(
-            "page.html").render(x="a") == "<h1>A</h1>"
+        assert (
+            Environment(loader=loader, bytecode_cache=cache)
+            .get_template("page.html")
+            .render(x="a")
+            == "<h1>A</h1>"
+        )
     key = ours.get_cache_key("page.html")
     theirs_value = pymemcache_client.get("jinja/" + key)
     assert theirs_value.startswith(jinja2.bccache.bc_magic)
     ours_value = pymemcache_client.get("ours/" + key)[:-16]
     # Jinja's bytes: the same header, and a payload holding the same code (not necessarily
     # the same marshal bytes: back-references depend on reference counts, visibly on 3.10)
-    header = len(jinja2.bccache.bc_magic) + len(pickle.dumps(ours.get_source_checksum(
-        TEMPLATES["page.html"]), 2))
+    header = len(jinja2.bccache.bc_magic) + len(
+        pickle.dumps(ours.get_source_checksum(TEMPLATES["page.html"]), 2)
+    )
     assert ours_value[:header] == theirs_value[:header]
     assert marshal.loads(ours_value[header:]) == marshal.loads(theirs_value[header:])
 

@@ -4,13 +4,14 @@ import os
 import subprocess
 import sys
 
+from clients import DictClient
 from jinja2 import DictLoader, Environment
 
 import jinja_bccache
 
-from clients import DictClient
-
-TEMPLATES = {f"t{i}": "{% for x in range(3) %}" + str(i) * 200 + "{{ x }}{% endfor %}" for i in range(20)}
+TEMPLATES = {
+    f"t{i}": "{% for x in range(3) %}" + str(i) * 200 + "{{ x }}{% endfor %}" for i in range(20)
+}
 
 
 def load_all(cache, templates=TEMPLATES, **options):
@@ -33,7 +34,9 @@ def test_never_serves_another_source_or_configuration(tmp_path, memory_layer):
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
     load_all(cache)
     changed = {name: source + "!" for name, source in TEMPLATES.items()}
-    assert load_all(cache, changed) == [Environment().from_string(s).render() for s in changed.values()]
+    assert load_all(cache, changed) == [
+        Environment().from_string(s).render() for s in changed.values()
+    ]
     escaped = {"t": "{{ '<b>' }}"}
     load_all(cache, escaped)
     assert load_all(cache, escaped, autoescape=True) == ["&lt;b&gt;"]
@@ -71,7 +74,9 @@ def test_environment_variable_sets_the_budget():
         env.pop("JINJA_BCCACHE_MEMORY_BYTES", None)
         if value is not None:
             env["JINJA_BCCACHE_MEMORY_BYTES"] = value
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True
+        )
         assert out.stdout.strip() == want, out.stderr
 
 
@@ -120,5 +125,5 @@ def test_isolation_scenarios_hold_with_the_layer_on(tmp_path, memory_layer):
     for name, scenario in SCENARIOS.items():
         directory = tmp_path / name
         directory.mkdir()
-        check_scenario(scenario, lambda: jinja_bccache.FileSystemBytecodeCache(str(directory)))
+        check_scenario(scenario, lambda d=directory: jinja_bccache.FileSystemBytecodeCache(str(d)))
     assert jinja_bccache.memory_cache_info()[0] > 0  # the layer was in use

@@ -14,7 +14,7 @@ import time
 import jinja2.bccache
 import pytest
 from jinja2 import DictLoader, Environment
-from memcached_procs import fake_server, free_port, memcached_factory, silent_listener  # noqa: F401
+from memcached_procs import fake_server, free_port, silent_listener
 from pymemcache.client.hash import HashClient
 from pymemcache.client.rendezvous import RendezvousHash
 
@@ -28,8 +28,10 @@ QUICK = dict(connect_timeout=0.3, timeout=0.3, retry_interval=60)
 RETRY = 1.0
 RETRYING = dict(QUICK, retry_interval=RETRY)
 
-TEMPLATES = {f"t{i}.html": f"{{{{ x }}}}-{i}{{% for j in range(2) %}}.{{{{ j }}}}{{% endfor %}}"
-             for i in range(24)}
+TEMPLATES = {
+    f"t{i}.html": f"{{{{ x }}}}-{i}{{% for j in range(2) %}}.{{{{ j }}}}{{% endfor %}}"
+    for i in range(24)
+}
 
 
 def expected(i, x="a"):
@@ -67,7 +69,17 @@ def test_routing_matches_pymemcache_on_10000_keys():
     client = MemcachedClient(servers)
     ring = RendezvousHash(list(servers))
     keys = [f"jinja2/bytecode/{i:040x}" for i in range(9_990)] + [
-        "k", "x" * 250, "é/ü", "ключ", "a-b", "0", "jinja2/bytecode/", "Ω", "%s", "~~"]
+        "k",
+        "x" * 250,
+        "é/ü",
+        "ключ",
+        "a-b",
+        "0",
+        "jinja2/bytecode/",
+        "Ω",
+        "%s",
+        "~~",
+    ]
     assert len(keys) == 10_000
     mismatches = [k for k in keys if client.server_for(k) != ring.get_node(k)]
     assert mismatches == []
@@ -134,8 +146,11 @@ def _cachelib(address):
     return MemcachedCache([address], key_prefix="")
 
 
-@pytest.mark.parametrize("make", [_pymemcache, _python_memcached, _cachelib],
-                         ids=["pymemcache", "python-memcached", "cachelib"])
+@pytest.mark.parametrize(
+    "make",
+    [_pymemcache, _python_memcached, _cachelib],
+    ids=["pymemcache", "python-memcached", "cachelib"],
+)
 def test_python_clients_and_native_share_entries(memcached_factory, make):
     server = memcached_factory()
     python_client = make(server.address)
@@ -204,7 +219,9 @@ def test_value_over_the_item_limit_is_skipped(memcached_factory, caplog):
     s = client.stats()
     assert (s["too_large"], s["attempts"], s["errors"]) == (2, 0, 0)
     assert client.get("big") is None
-    assert len([r for r in caplog.records if "max_value_size" in r.getMessage()]) == 1  # rate-limited
+    assert (
+        len([r for r in caplog.records if "max_value_size" in r.getMessage()]) == 1
+    )  # rate-limited
     # the largest value that fits is stored (Jinja's 56-byte keys)
     fits = os.urandom(client_max := 1024 * 1024 - 1024)
     client.set("jinja2/bytecode/" + "0" * 40, fits)
@@ -277,8 +294,10 @@ def test_down_server_costs_one_attempt_per_render(caplog):
 def test_errors_raise_memcached_error_when_not_ignored():
     address = f"127.0.0.1:{free_port()}"
     client = MemcachedClient([address], **QUICK)
-    env = Environment(loader=DictLoader(TEMPLATES),
-                      bytecode_cache=MemcachedBytecodeCache(client, ignore_memcache_errors=False))
+    env = Environment(
+        loader=DictLoader(TEMPLATES),
+        bytecode_cache=MemcachedBytecodeCache(client, ignore_memcache_errors=False),
+    )
     with pytest.raises(MemcachedError, match=address) as info:
         env.get_template("t0.html")
     assert isinstance(info.value, OSError)
@@ -320,8 +339,9 @@ def test_server_killed_mid_value_is_a_miss():
         with pytest.raises(MemcachedError, match=address):
             client.get("k")
         strict = MemcachedClient([address], **QUICK)
-        env = Environment(loader=DictLoader(TEMPLATES),
-                          bytecode_cache=MemcachedBytecodeCache(strict))
+        env = Environment(
+            loader=DictLoader(TEMPLATES), bytecode_cache=MemcachedBytecodeCache(strict)
+        )
         assert env.get_template("t0.html").render(x="a") == expected(0)
     assert served[0].startswith(b"mg k ")
     assert client.stats()["errors"] == 1 and strict.stats()["errors"] == 1
@@ -346,9 +366,13 @@ def test_three_servers_one_killed_then_back(memcached_factory):
     client = MemcachedClient(addresses, **RETRYING)
     render_all(MemcachedBytecodeCache(client))
     cache = MemcachedBytecodeCache(client)
-    keys = [cache.prefix + cache.get_bucket(
-        Environment(loader=DictLoader(TEMPLATES)), f"t{i}.html", None, TEMPLATES[f"t{i}.html"]
-    ).key for i in range(24)]
+    keys = [
+        cache.prefix
+        + cache.get_bucket(
+            Environment(loader=DictLoader(TEMPLATES)), f"t{i}.html", None, TEMPLATES[f"t{i}.html"]
+        ).key
+        for i in range(24)
+    ]
     victim = servers[1]
     on_victim = sum(client.server_for(k) == victim.address for k in keys)
     assert 0 < on_victim < 24
@@ -411,7 +435,8 @@ templates = {f"t{i}.html": "{{ who }}-%d" % i for i in range(20)}
 
 def render(who, rounds):
     for _ in range(rounds):
-        env = Environment(loader=DictLoader(templates), bytecode_cache=MemcachedBytecodeCache(client))
+        cache = MemcachedBytecodeCache(client)
+        env = Environment(loader=DictLoader(templates), bytecode_cache=cache)
         for i in range(20):
             assert env.get_template(f"t{i}.html").render(who=who) == f"{who}-{i}"
         # a value only this process writes: replies read on a shared socket would mix them up
@@ -439,9 +464,13 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 def test_forked_child_renders_while_parent_does(memcached_factory):
     servers = [memcached_factory().address for _ in range(2)]
-    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, *servers],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, *servers],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -450,6 +479,7 @@ def test_native_path_does_not_call_python_get_set(memcached_factory):
     cache = MemcachedBytecodeCache(client)
     assert type(cache.client) is MemcachedClient
     render_all(cache)
+
     # a bucket subclass with its own loader goes through get/set and still works
     class MyBucket(jinja_bccache.Bucket):
         def load_bytecode(self, f):

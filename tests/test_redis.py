@@ -1,17 +1,16 @@
 """MemcachedBytecodeCache over the Python clients of other stores — redis-py, valkey, cachelib's
 RedisCache, Django's cache framework and pylibmc — each against a real server on loopback."""
 
-import contextlib
 import inspect
 import time
 import uuid
 
 import pytest
 from jinja2 import DictLoader, Environment
-
-import jinja_bccache
 from memcached_procs import Memcached
 from redis_procs import RedisServer
+
+import jinja_bccache
 
 #: Inheritance, macros imported from another template, loops and filters: every template is
 #: loaded (and its bytecode asked for) exactly once per Environment by render_all().
@@ -79,8 +78,9 @@ def valkey_py(server, **options):
     return valkey.Valkey(server.host, server.port, **options)
 
 
-REDIS_CLIENTS = pytest.mark.parametrize("make_client", [redis_py, valkey_py],
-                                        ids=["redis-py", "valkey"])
+REDIS_CLIENTS = pytest.mark.parametrize(
+    "make_client", [redis_py, valkey_py], ids=["redis-py", "valkey"]
+)
 
 
 def fill_then_hit(make_client, prefix, **options):
@@ -94,8 +94,7 @@ def fill_then_hit(make_client, prefix, **options):
     second = jinja_bccache.MemcachedBytecodeCache(second_client, prefix, **options)
     assert render_all(second) == EXPECTED
     # Python clients stay out of the in-process layer: every hit came from the server.
-    assert counts(second, "hits", "memory_hits", "misses", "writes", "errors") == (
-        N, 0, 0, 0, 0)
+    assert counts(second, "hits", "memory_hits", "misses", "writes", "errors") == (N, 0, 0, 0, 0)
     return first_client, second_client
 
 
@@ -163,8 +162,7 @@ def test_unavailable_server_is_a_miss_in_bounded_time(prefix, make_client, failu
         # No retries (redis-py's default retries 3 times with backoff, about 3 s per call to
         # a stopped server) and a short read timeout (a paused server accepts, never answers).
         def client():
-            return make_client(server, socket_timeout=0.3, socket_connect_timeout=0.3,
-                               retry=None)
+            return make_client(server, socket_timeout=0.3, socket_connect_timeout=0.3, retry=None)
 
         render_all(jinja_bccache.MemcachedBytecodeCache(client(), prefix))
         server.stop() if failure == "stopped" else server.pause()
@@ -176,14 +174,18 @@ def test_unavailable_server_is_a_miss_in_bounded_time(prefix, make_client, failu
         # Every get and every set failed, was swallowed and counted.
         assert counts(cache, "hits", "misses", "writes", "errors") == (0, N, 0, 2 * N)
 
-        strict = jinja_bccache.MemcachedBytecodeCache(client(), prefix,
-                                                      ignore_memcache_errors=False)
-        expected = {"stopped": (redis.ConnectionError, valkey.ConnectionError),
-                    "paused": (redis.TimeoutError, valkey.TimeoutError)}[failure]
+        strict = jinja_bccache.MemcachedBytecodeCache(
+            client(), prefix, ignore_memcache_errors=False
+        )
+        expected = {
+            "stopped": (redis.ConnectionError, valkey.ConnectionError),
+            "paused": (redis.TimeoutError, valkey.TimeoutError),
+        }[failure]
         start = time.monotonic()
         with pytest.raises(expected):
             Environment(loader=DictLoader(TEMPLATES), bytecode_cache=strict).get_template(
-                "use.html")
+                "use.html"
+            )
         assert time.monotonic() - start < BOUND_SECONDS
         assert counts(strict, "errors") == (1,)
     finally:
@@ -234,30 +236,41 @@ def test_pylibmc_client(memcached, prefix):
 # Django's cache framework: the settings are configured once per process (Django allows no
 # more) with no cache, and each test installs its own CACHES with override_settings.
 
+
 def django_redis(request):
     server = request.getfixturevalue("redis_server")
-    return {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://{server.host}:{server.port}"}
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://{server.host}:{server.port}",
+    }
 
 
 def django_pymemcache(request):
-    return {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
-            "LOCATION": request.getfixturevalue("memcached").address}
+    return {
+        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "LOCATION": request.getfixturevalue("memcached").address,
+    }
 
 
 def django_pylibmc(request):
-    return {"BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
-            "LOCATION": request.getfixturevalue("memcached").address}
+    return {
+        "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
+        "LOCATION": request.getfixturevalue("memcached").address,
+    }
 
 
 def django_locmem(request):
     # A LOCATION of its own: local-memory caches with the same one share their entries.
-    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"jinja-bccache-{uuid.uuid4().hex}"}
+    return {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": f"jinja-bccache-{uuid.uuid4().hex}",
+    }
 
 
-@pytest.fixture(params=[django_redis, django_pymemcache, django_pylibmc, django_locmem],
-                ids=["redis", "pymemcache", "pylibmc", "locmem"])
+@pytest.fixture(
+    params=[django_redis, django_pymemcache, django_pylibmc, django_locmem],
+    ids=["redis", "pymemcache", "pylibmc", "locmem"],
+)
 def django_caches(request):
     """Django's ``caches`` with "default" set to one backend over a real server."""
     from django.conf import settings
@@ -301,8 +314,9 @@ def test_django_timeout_zero_stores_nothing(django_caches, prefix):
     first = jinja_bccache.MemcachedBytecodeCache(django_caches["default"], prefix, timeout=0)
     assert render_all(first) == EXPECTED
     assert counts(first, "writes", "errors") == (N, 0)
-    second = jinja_bccache.MemcachedBytecodeCache(django_caches.new_connection(), prefix,
-                                                  timeout=0)
+    second = jinja_bccache.MemcachedBytecodeCache(
+        django_caches.new_connection(), prefix, timeout=0
+    )
     assert render_all(second) == EXPECTED
     assert counts(second, "hits", "misses") == (0, N)
 
@@ -316,8 +330,10 @@ def django_redis_caches(redis_server):
     from django.core.cache import caches
     from django.test import override_settings
 
-    config = {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-              "LOCATION": f"redis://{redis_server.host}:{redis_server.port}"}
+    config = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://{redis_server.host}:{redis_server.port}",
+    }
     with override_settings(CACHES={"default": config}):
         yield caches
 
@@ -326,8 +342,9 @@ def django_redis_caches(redis_server):
 def test_django_timeout_reaches_redis(django_redis_caches, redis_server, prefix, timeout, most):
     # timeout=None calls set(key, value): Django then applies its own default (300 s unless
     # CACHES sets TIMEOUT), not "forever" as with redis-py. Keys get Django's ":1:" prefix.
-    cache = jinja_bccache.MemcachedBytecodeCache(django_redis_caches["default"], prefix,
-                                                 timeout=timeout)
+    cache = jinja_bccache.MemcachedBytecodeCache(
+        django_redis_caches["default"], prefix, timeout=timeout
+    )
     assert render_all(cache) == EXPECTED
     raw = redis_py(redis_server)
     keys = raw.keys(":1:" + prefix + "*")

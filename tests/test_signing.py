@@ -28,7 +28,11 @@ def sandbox_render(cache):
 
 
 def plain_render(cache):
-    return Environment(loader=LOADER, bytecode_cache=cache).get_template("t").render(account=Account())
+    return (
+        Environment(loader=LOADER, bytecode_cache=cache)
+        .get_template("t")
+        .render(account=Account())
+    )
 
 
 def test_signed_round_trip(tmp_path):
@@ -83,15 +87,21 @@ def test_other_secret_unsigned_and_stock_jinja_entries_are_refused(tmp_path):
     env = Environment(loader=LOADER)
     signer = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), secret=b"other")
     plain_render(signer)
-    for writer in (jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False),
-                   jinja2.bccache.FileSystemBytecodeCache(str(tmp_path))):
+    for writer in (
+        jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False),
+        jinja2.bccache.FileSystemBytecodeCache(str(tmp_path)),
+    ):
         Environment(loader=LOADER, bytecode_cache=writer).get_template("t")
     for options in ({}, {"isolate_environments": False}):
         cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), secret=SECRET, **options)
         assert cache.get_bucket(env, "t", None, SOURCE).code is None
     # a cache without a secret cannot verify a signature, so it refuses signed entries too
-    assert jinja_bccache.FileSystemBytecodeCache(str(tmp_path)).get_bucket(
-        env, "t", None, SOURCE).code is None
+    assert (
+        jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+        .get_bucket(env, "t", None, SOURCE)
+        .code
+        is None
+    )
 
 
 def test_forged_memcached_value_is_refused(pymemcache_client):

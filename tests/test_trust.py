@@ -18,8 +18,6 @@ from jinja2 import DictLoader, Environment
 import jinja_bccache
 from jinja_bccache import FileSystemBytecodeCache, MemcachedBytecodeCache, MemcachedClient
 
-from memcached_procs import memcached_factory  # noqa: F401  (fixture)
-
 pytestmark = pytest.mark.usefixtures("memory_layer")
 
 TEMPLATES = {"page.html": "<h1>{{ title }}</h1>{% for i in range(3) %}{{ i }}{% endfor %}"}
@@ -175,8 +173,13 @@ def test_caches_and_environments_pickle_and_deepcopy(tmp_path, memcached_factory
 
 def test_memcached_client_pickles_by_configuration():
     client = MemcachedClient(
-        ["127.0.0.1:1", "127.0.0.1:2"], connect_timeout=0.1, timeout=0.2, retry_interval=0,
-        max_value_size=1000, compress_threshold=10, max_idle=3,
+        ["127.0.0.1:1", "127.0.0.1:2"],
+        connect_timeout=0.1,
+        timeout=0.2,
+        retry_interval=0,
+        max_value_size=1000,
+        compress_threshold=10,
+        max_idle=3,
     )
     assert repr(pickle.loads(pickle.dumps(client, protocol=0))) == repr(client)
     assert repr(copy.deepcopy(client)) == repr(client)
@@ -253,7 +256,8 @@ def test_patches_on_the_class_are_honoured_at_any_time(tmp_path):
     loads = []
     original = FileSystemBytecodeCache.load_bytecode
     with mock.patch.object(
-        FileSystemBytecodeCache, "load_bytecode",
+        FileSystemBytecodeCache,
+        "load_bytecode",
         lambda self, bucket: (loads.append(bucket.key), original(self, bucket)),
     ):
         render(cache)
@@ -320,8 +324,13 @@ def test_native_timeouts_that_jinja_accepts(memcached_factory, timeout):
 
 @pytest.mark.parametrize(
     "timeout, error",
-    [(-1, ValueError), (2**40, ValueError), (float("nan"), ValueError), ("60", TypeError),
-     (True, TypeError)],
+    [
+        (-1, ValueError),
+        (2**40, ValueError),
+        (float("nan"), ValueError),
+        ("60", TypeError),
+        (True, TypeError),
+    ],
 )
 def test_native_timeouts_that_can_never_work_fail_at_construction(timeout, error):
     client = MemcachedClient(["127.0.0.1:1"])

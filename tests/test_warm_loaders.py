@@ -4,7 +4,14 @@ DispatchingJinjaLoader): the entries it writes must be the ones the application 
 
 import jinja2.bccache
 import pytest
-from jinja2 import BaseLoader, ChoiceLoader, DictLoader, Environment, FileSystemLoader, PrefixLoader
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    DictLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+)
 
 import jinja_bccache
 
@@ -38,13 +45,17 @@ def assert_application_hits(make_env, cache_dir, names):
 
 
 def warm_and_check(make_env, cache_dir, good, broken=(), jobs=1):
-    summary = jinja_bccache.warm(make_env(jinja_bccache.FileSystemBytecodeCache(str(cache_dir))), jobs=jobs)
+    summary = jinja_bccache.warm(
+        make_env(jinja_bccache.FileSystemBytecodeCache(str(cache_dir))), jobs=jobs
+    )
     assert sorted(summary.compiled) == sorted(good)
     assert [name for name, _ in summary.failed] == list(broken)
     assert all("TemplateSyntaxError" in reason for _, reason in summary.failed)
     assert summary.already_warm == []
     assert_application_hits(make_env, cache_dir, good)
-    again = jinja_bccache.warm(make_env(jinja_bccache.FileSystemBytecodeCache(str(cache_dir))), jobs=jobs)
+    again = jinja_bccache.warm(
+        make_env(jinja_bccache.FileSystemBytecodeCache(str(cache_dir))), jobs=jobs
+    )
     assert sorted(again.already_warm) == sorted(good) and again.compiled == []
     assert [name for name, _ in again.failed] == list(broken)
     assert len(entries(cache_dir)) == len(good)
@@ -53,30 +64,53 @@ def warm_and_check(make_env, cache_dir, good, broken=(), jobs=1):
 @pytest.mark.parametrize("jobs", [1, 3])
 def test_prefix_loader(tmp_path, jobs):
     # the same local names under both prefixes: only the filename tells them apart
-    shop = write_tree(tmp_path / "shop", {"index.html": "shop {{ x }}", "item.html": "item {{ x }}",
-                                           "bad.html": BROKEN})
+    shop = write_tree(
+        tmp_path / "shop",
+        {"index.html": "shop {{ x }}", "item.html": "item {{ x }}", "bad.html": BROKEN},
+    )
     blog = write_tree(tmp_path / "blog", {"index.html": "blog {{ x }}", "post/one.html": "one"})
-    loader = PrefixLoader({"shop": FileSystemLoader(str(shop)), "blog": FileSystemLoader(str(blog)),
-                           "mem": DictLoader({"m.txt": "{{ 1 + 1 }}"})})
+    loader = PrefixLoader(
+        {
+            "shop": FileSystemLoader(str(shop)),
+            "blog": FileSystemLoader(str(blog)),
+            "mem": DictLoader({"m.txt": "{{ 1 + 1 }}"}),
+        }
+    )
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
 
     def make_env(cache):
         return Environment(loader=loader, autoescape=True, bytecode_cache=cache)
 
-    good = ["blog/index.html", "blog/post/one.html", "mem/m.txt", "shop/index.html", "shop/item.html"]
+    good = [
+        "blog/index.html",
+        "blog/post/one.html",
+        "mem/m.txt",
+        "shop/index.html",
+        "shop/item.html",
+    ]
     warm_and_check(make_env, cache_dir, good, broken=["shop/bad.html"], jobs=jobs)
 
 
 def test_choice_loader_holding_prefix_and_dict_loaders(tmp_path):
-    themes = write_tree(tmp_path / "theme", {"base.html": "<b>{% block b %}{% endblock %}</b>",
-                                             "nav.html": "nav"})
-    loader = ChoiceLoader([
-        PrefixLoader({"theme": FileSystemLoader(str(themes))}),
-        DictLoader({"home.html": "{% extends 'theme/base.html' %}{% block b %}home{% endblock %}",
-                    "about.html": "about {{ x }}", "broken.html": BROKEN}),
-        ChoiceLoader([PrefixLoader({"nested": DictLoader({"deep.html": "deep"})}, delimiter=":")]),
-    ])
+    themes = write_tree(
+        tmp_path / "theme", {"base.html": "<b>{% block b %}{% endblock %}</b>", "nav.html": "nav"}
+    )
+    loader = ChoiceLoader(
+        [
+            PrefixLoader({"theme": FileSystemLoader(str(themes))}),
+            DictLoader(
+                {
+                    "home.html": "{% extends 'theme/base.html' %}{% block b %}home{% endblock %}",
+                    "about.html": "about {{ x }}",
+                    "broken.html": BROKEN,
+                }
+            ),
+            ChoiceLoader(
+                [PrefixLoader({"nested": DictLoader({"deep.html": "deep"})}, delimiter=":")]
+            ),
+        ]
+    )
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
 
@@ -106,12 +140,18 @@ class LocaleLoader(BaseLoader):
 
     def list_templates(self):
         prefix = f"{self.locale}/"
-        return [n[len(prefix):] for n in self.inner.list_templates() if n.startswith(prefix)]
+        return [n[len(prefix) :] for n in self.inner.list_templates() if n.startswith(prefix)]
 
 
 def test_custom_loader_overriding_load(tmp_path):
-    inner = DictLoader({"fr/a.html": "bonjour {{ x }}", "fr/b.html": "b", "fr/c.html": BROKEN,
-                        "en/a.html": "hello"})
+    inner = DictLoader(
+        {
+            "fr/a.html": "bonjour {{ x }}",
+            "fr/b.html": "b",
+            "fr/c.html": BROKEN,
+            "en/a.html": "hello",
+        }
+    )
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
 
@@ -125,18 +165,27 @@ def make_flask_app(root, cache):
     flask = pytest.importorskip("flask")
     app = flask.Flask("warm_app", root_path=str(root))
     app.jinja_options = {**app.jinja_options, "bytecode_cache": cache}
-    bp = flask.Blueprint("shop", "warm_app.shop", root_path=str(root / "shop"),
-                         template_folder="shop_templates")
+    bp = flask.Blueprint(
+        "shop", "warm_app.shop", root_path=str(root / "shop"), template_folder="shop_templates"
+    )
     app.register_blueprint(bp)
     return app
 
 
 @pytest.mark.parametrize("extended", [False, True], ids=["dispatching", "choice_with_prefix"])
 def test_flask_dispatching_loader(tmp_path, extended):
-    write_tree(tmp_path / "templates", {"index.html": "{% extends 'layout.html' %}",
-                                        "layout.html": "<p>{{ g }}</p>", "broken.html": BROKEN})
-    write_tree(tmp_path / "shop" / "shop_templates", {"shop/list.html": "{{ items|tojson }}",
-                                                       "shop/item.html": "{{ item }}"})
+    write_tree(
+        tmp_path / "templates",
+        {
+            "index.html": "{% extends 'layout.html' %}",
+            "layout.html": "<p>{{ g }}</p>",
+            "broken.html": BROKEN,
+        },
+    )
+    write_tree(
+        tmp_path / "shop" / "shop_templates",
+        {"shop/list.html": "{{ items|tojson }}", "shop/item.html": "{{ item }}"},
+    )
     plugin = write_tree(tmp_path / "plugin", {"widget.html": "w"})
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
@@ -145,11 +194,15 @@ def test_flask_dispatching_loader(tmp_path, extended):
         env = make_flask_app(tmp_path, cache).jinja_env
         assert type(env.loader).__name__ == "DispatchingJinjaLoader"
         if extended:  # the usual way to add a plugin's templates to a Flask app
-            env.loader = ChoiceLoader([env.loader, PrefixLoader({"plugin": FileSystemLoader(str(plugin))})])
+            env.loader = ChoiceLoader(
+                [env.loader, PrefixLoader({"plugin": FileSystemLoader(str(plugin))})]
+            )
         return env
 
     good = ["index.html", "layout.html", "shop/item.html", "shop/list.html"]
-    warm_and_check(make_env, cache_dir, good + ["plugin/widget.html"] * extended, broken=["broken.html"])
+    warm_and_check(
+        make_env, cache_dir, good + ["plugin/widget.html"] * extended, broken=["broken.html"]
+    )
 
 
 def test_stock_jinja_cache_behind_prefix_loader(tmp_path, monkeypatch):
@@ -158,7 +211,9 @@ def test_stock_jinja_cache_behind_prefix_loader(tmp_path, monkeypatch):
     cache_dir.mkdir()
 
     def make_env():
-        return Environment(loader=loader, bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(str(cache_dir)))
+        return Environment(
+            loader=loader, bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(str(cache_dir))
+        )
 
     assert jinja_bccache.warm(make_env()).compiled == ["a/x.html"]
     assert jinja_bccache.warm(make_env()).already_warm == ["a/x.html"]
@@ -173,12 +228,16 @@ class BypassingLoader(DictLoader):
     def load(self, environment, name, globals=None):
         source, filename, uptodate = self.get_source(environment, name)
         code = environment.compile(source, name, filename)
-        return environment.template_class.from_code(environment, code, environment.make_globals(globals), uptodate)
+        return environment.template_class.from_code(
+            environment, code, environment.make_globals(globals), uptodate
+        )
 
 
 def test_loader_that_does_not_use_the_cache_is_reported(tmp_path):
-    env = Environment(loader=BypassingLoader({"a.html": "a"}),
-                      bytecode_cache=jinja_bccache.FileSystemBytecodeCache(str(tmp_path)))
+    env = Environment(
+        loader=BypassingLoader({"a.html": "a"}),
+        bytecode_cache=jinja_bccache.FileSystemBytecodeCache(str(tmp_path)),
+    )
     summary = jinja_bccache.warm(env)
     assert summary.compiled == [] and summary.already_warm == []
     assert [name for name, _ in summary.failed] == ["a.html"]

@@ -7,11 +7,10 @@ import textwrap
 import time
 
 import pytest
+from clients import DictClient
 from jinja2 import DictLoader, Environment
 
 import jinja_bccache
-
-from clients import DictClient
 
 TEMPLATES = {f"pages/p{i}.html": f"<p>{{{{ {i} * x }}}}</p>" for i in range(12)}
 TEMPLATES["base.txt"] = "{{ x }}"
@@ -20,7 +19,8 @@ TEMPLATES["broken.html"] = "{% for %}"
 
 def app_module(tmp_path, cache_dir):
     """An application module as a deploy would import it: MODULE:ATTR and a factory."""
-    (tmp_path / "myapp.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "myapp.py").write_text(
+        textwrap.dedent(f"""
         from jinja2 import DictLoader, Environment
         from jinja_bccache import FileSystemBytecodeCache
         TEMPLATES = {TEMPLATES!r}
@@ -32,17 +32,26 @@ def app_module(tmp_path, cache_dir):
             return env
 
         env = make_env()
-    """))
+    """)
+    )
 
 
 def run_cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "jinja_bccache", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jinja_bccache", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def app_env(cache_dir):
-    env = Environment(loader=DictLoader(TEMPLATES), autoescape=True,
-                      bytecode_cache=jinja_bccache.FileSystemBytecodeCache(str(cache_dir)))
+    env = Environment(
+        loader=DictLoader(TEMPLATES),
+        autoescape=True,
+        bytecode_cache=jinja_bccache.FileSystemBytecodeCache(str(cache_dir)),
+    )
     env.filters["twice"] = lambda v: v * 2
     return env
 
@@ -114,11 +123,15 @@ def age(path, seconds):
 
 def test_prune_api_least_recently_used(tmp_path):
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
-    env = Environment(loader=DictLoader({f"t{i}": "x" * (i + 1) for i in range(5)}), bytecode_cache=cache)
+    env = Environment(
+        loader=DictLoader({f"t{i}": "x" * (i + 1) for i in range(5)}), bytecode_cache=cache
+    )
     for i in range(5):
         env.get_template(f"t{i}")
-    paths = {i: tmp_path / f"__jinja2_{cache.get_bucket(env, f't{i}', None, 'x' * (i + 1)).key}.cache"
-             for i in range(5)}
+    paths = {
+        i: tmp_path / f"__jinja2_{cache.get_bucket(env, f't{i}', None, 'x' * (i + 1)).key}.cache"
+        for i in range(5)
+    }
     for i, path in paths.items():
         age(path, (10 - i) * 3600)  # t0 least recently used
     (tmp_path / "unrelated").write_text("keep")
@@ -137,7 +150,9 @@ def test_prune_api_least_recently_used(tmp_path):
 
 def test_stats_and_prune_cli(tmp_path):
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
-    env = Environment(loader=DictLoader({f"t{i}": "{{ %d }}" % i for i in range(6)}), bytecode_cache=cache)
+    env = Environment(
+        loader=DictLoader({f"t{i}": "{{ %d }}" % i for i in range(6)}), bytecode_cache=cache
+    )
     for i in range(6):
         env.get_template(f"t{i}")
     for i, path in enumerate(sorted(tmp_path.iterdir())):
@@ -181,7 +196,8 @@ def test_memcached_cache_stats(memcached_server):
     host, port = memcached_server.split(":")
     raw = Client((host, int(port)), no_delay=True, default_noreply=False)  # writes acknowledged
     cache = jinja_bccache.MemcachedBytecodeCache(
-        jinja_bccache.MemcachedClient([memcached_server]), prefix="stats-test/")
+        jinja_bccache.MemcachedClient([memcached_server]), prefix="stats-test/"
+    )
 
     def damage_native():
         # the key through another cache object, so that this lookup is not counted

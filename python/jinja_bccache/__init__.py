@@ -15,14 +15,16 @@ import typing as _t
 from ._base import BytecodeCache
 from ._bucket import Bucket
 from ._core import jinja_bccache as _jinja_bccache
+from ._core import native as _native
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
 from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
 
-from ._core import native as _native
-
 if _t.TYPE_CHECKING:
     from ._warm import WarmSummary, warm
+
+#: The distribution's version (written once, in Cargo.toml).
+__version__: str = _native.__version__
 
 #: ``set_memory_cache(max_bytes) -> previous``: the budget of the in-process layer of
 #: unmarshalled code (bytes of serialized entries; 0 turns it off). Default 32 MiB, or

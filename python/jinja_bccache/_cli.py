@@ -18,8 +18,12 @@ from ._warm import warm
 DEFAULT_PATTERN = "__jinja2_%s.cache"
 
 # Age buckets of the stats command, in seconds.
-_AGES = [("< 1 hour", 3600), ("< 1 day", 86400), ("< 1 week", 7 * 86400),
-         ("< 30 days", 30 * 86400)]
+_AGES = [
+    ("< 1 hour", 3600),
+    ("< 1 day", 86400),
+    ("< 1 week", 7 * 86400),
+    ("< 30 days", 30 * 86400),
+]
 
 # No limit above this removes anything more, and the native side takes nothing past 2**64.
 _HUGE = 2**63
@@ -95,9 +99,13 @@ def _entries(directory: str, pattern: str) -> t.List[os.stat_result]:
     with os.scandir(directory) as it:
         for entry in it:
             name = entry.name
-            if (name.startswith(prefix) and name.endswith(suffix)
-                    and len(name) >= len(prefix) + len(suffix) and not name.endswith(".tmp")
-                    and entry.is_file(follow_symlinks=False)):
+            if (
+                name.startswith(prefix)
+                and name.endswith(suffix)
+                and len(name) >= len(prefix) + len(suffix)
+                and not name.endswith(".tmp")
+                and entry.is_file(follow_symlinks=False)
+            ):
                 found.append(entry.stat(follow_symlinks=False))
     return found
 
@@ -109,8 +117,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     total = sum(s.st_size for s in stats)
     print(f"{args.directory}: {len(stats)} entries, {total / 1024:.1f} KiB")
     if stats:
-        print(f"  largest {max(s.st_size for s in stats) / 1024:.1f} KiB, "
-              f"mean {total / len(stats) / 1024:.1f} KiB")
+        print(
+            f"  largest {max(s.st_size for s in stats) / 1024:.1f} KiB, "
+            f"mean {total / len(stats) / 1024:.1f} KiB"
+        )
     print("  last used (access time):")
     counts = [0] * (len(_AGES) + 1)
     for s in stats:
@@ -133,33 +143,61 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jinja_bccache", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     help="one of these; COMMAND --help describes its arguments")
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="one of these; COMMAND --help describes its arguments",
+    )
 
     p = commands.add_parser("warm", help="compile every template of an Environment into its cache")
-    p.add_argument("environment",
-                   help="MODULE:ATTR of an Environment or of a factory returning one")
-    p.add_argument("--jobs", "-j", type=_at_least(1, int), default=1, metavar="N",
-                   help="worker processes (default %(default)s)")
+    p.add_argument(
+        "environment", help="MODULE:ATTR of an Environment or of a factory returning one"
+    )
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=_at_least(1, int),
+        default=1,
+        metavar="N",
+        help="worker processes (default %(default)s)",
+    )
     p.add_argument("--filter", help="only template names matching this glob")
     p.add_argument("--extensions", help="only these extensions, comma-separated (e.g. html,txt)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_warm)
 
-    for name, run, text in [("stats", _cmd_stats, "summarize a cache directory"),
-                            ("prune", _cmd_prune, "remove least recently used entries")]:
+    for name, run, text in [
+        ("stats", _cmd_stats, "summarize a cache directory"),
+        ("prune", _cmd_prune, "remove least recently used entries"),
+    ]:
         p = commands.add_parser(name, help=text)
         p.add_argument("directory", help="the cache directory")
         # %(default)s, not the pattern itself: argparse %-formats help, and the pattern has %s
-        p.add_argument("--pattern", default=DEFAULT_PATTERN,
-                       help="file name pattern of the entries (default %(default)s)")
+        p.add_argument(
+            "--pattern",
+            default=DEFAULT_PATTERN,
+            help="file name pattern of the entries (default %(default)s)",
+        )
         if name == "prune":
-            p.add_argument("--max-age", type=_at_least(0, float), metavar="SECONDS",
-                           help="remove entries unused for longer than this (0 removes all)")
-            p.add_argument("--max-entries", type=_at_least(0, int), metavar="N",
-                           help="keep the N most recently used entries (0 removes all)")
-            p.add_argument("--max-bytes", type=_at_least(0, int), metavar="N",
-                           help="keep recently used entries up to N bytes (0 removes all)")
+            p.add_argument(
+                "--max-age",
+                type=_at_least(0, float),
+                metavar="SECONDS",
+                help="remove entries unused for longer than this (0 removes all)",
+            )
+            p.add_argument(
+                "--max-entries",
+                type=_at_least(0, int),
+                metavar="N",
+                help="keep the N most recently used entries (0 removes all)",
+            )
+            p.add_argument(
+                "--max-bytes",
+                type=_at_least(0, int),
+                metavar="N",
+                help="keep recently used entries up to N bytes (0 removes all)",
+            )
         p.set_defaults(run=run, usage_error=p.error)
     return parser
 

@@ -37,8 +37,12 @@ def memory_budget(text: str) -> t.Optional[int]:
     if 0 <= size < 1 << 64:
         return size
     if text.strip():
-        warnings.warn(f"JINJA_BCCACHE_MEMORY_BYTES={text!r} is not a size such as 0, 512K, 32M "
-                      "or 1G; the in-process layer keeps its default budget", RuntimeWarning)
+        warnings.warn(
+            f"JINJA_BCCACHE_MEMORY_BYTES={text!r} is not a size such as 0, 512K, 32M "
+            "or 1G; the in-process layer keeps its default budget",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return None
 
 

@@ -99,10 +99,7 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
     def _native_filenames(self) -> bool:
         """Whether entry files are named natively: ``_get_cache_filename`` is this class's.
         Looked up at every call, so a patch on the class made at any time is honoured."""
-        return (
-            type(self)._get_cache_filename is _GET_CACHE_FILENAME
-            and not self._patched
-        )
+        return type(self)._get_cache_filename is _GET_CACHE_FILENAME and not self._patched
 
     def _get_default_cache_dir(self) -> str:
         tmpdir = tempfile.gettempdir()
@@ -168,7 +165,9 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         if type(bucket).write_bytecode in PLAIN_WRITERS and self._native_filenames():
             self._store.dump(bucket.key, bucket.checksum, code_to_write(bucket))
             return
-        self._store.write_path(self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket))
+        self._store.write_path(
+            self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket)
+        )
 
     def clear(self) -> None:
         self._store.clear()

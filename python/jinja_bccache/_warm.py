@@ -41,8 +41,9 @@ class _Observer:
         self.hit = False
         self.written = False
 
-    def get_bucket(self, environment: Environment, name: str, filename: t.Optional[str],
-                   source: str) -> t.Any:
+    def get_bucket(
+        self, environment: Environment, name: str, filename: t.Optional[str], source: str
+    ) -> t.Any:
         bucket = self._cache.get_bucket(self._env, name, filename, source)
         self.asked = True
         self.hit = self.hit or bucket.code is not None
@@ -79,7 +80,9 @@ def _warm_one(env: Environment, name: str, summary: WarmSummary) -> None:
     elif not observer.asked:
         summary.failed.append((name, "its loader does not use the bytecode cache"))
     else:  # the cache had no code and the loader stored none
-        summary.failed.append((name, "the loader did not store the compiled code in the bytecode cache"))
+        summary.failed.append(
+            (name, "the loader did not store the compiled code in the bytecode cache")
+        )
 
 
 # The Environment a forked worker inherits (it may not be picklable: loaders, lambdas).
