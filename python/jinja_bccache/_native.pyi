@@ -2,6 +2,8 @@
 
 import typing as t
 
+__version__: str
+
 __all__ = [
     "Counters",
     "FsStore",
@@ -81,6 +83,7 @@ class McStore:
         self, value: t.Optional[bytes], bucket_key: str, checksum: object, place: str
     ) -> t.Any: ...
     def encode(self, bucket_key: str, checksum: object, code: t.Any) -> bytes: ...
+    def swallowed(self, operation: str, key: str, error: str) -> None: ...
     def stored(self, weight: int) -> None: ...
 
 @t.final

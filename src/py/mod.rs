@@ -17,6 +17,8 @@ pub use memcached_client::MemcachedError;
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The version is written once, in Cargo.toml; pyproject.toml and the package read it.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(codec::configure, m)?)?;
     m.add_function(wrap_pyfunction!(keys::cache_key, m)?)?;
     m.add_function(wrap_pyfunction!(keys::source_checksum, m)?)?;
