@@ -16,6 +16,11 @@ from jinja2 import Environment, select_autoescape
 import jinja_bccache
 from jinja_bccache import _fingerprint
 
+try:
+    from jinja_bccache._memo import key_suffix
+except ImportError:  # before the memo had a module of its own: to compare with those versions
+    key_suffix = _fingerprint.key_suffix  # type: ignore[attr-defined]
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
 
@@ -43,10 +48,13 @@ def main():
     rounds, number = (3, 200) if args.quick else (15, 3000)
 
     env = realistic_env()
-    full = statistics.median(per_call_us(lambda: _fingerprint.compute(env), max(number // 20, 10))
-                             for _ in range(rounds))
-    memo = statistics.median(per_call_us(lambda: _fingerprint.key_suffix(env, "page.html"), number)
-                             for _ in range(rounds))
+    full = statistics.median(
+        per_call_us(lambda: _fingerprint.compute(env), max(number // 20, 10))
+        for _ in range(rounds)
+    )
+    memo = statistics.median(
+        per_call_us(lambda: key_suffix(env, "page.html"), number) for _ in range(rounds)
+    )
 
     with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as cache_dir:
         names = corpus.write_corpus(src, 20)
@@ -57,7 +65,8 @@ def main():
         caches = {
             "jinja2.bccache": jinja2.bccache.FileSystemBytecodeCache(cache_dir, "j_%s"),
             "ours, isolation off": jinja_bccache.FileSystemBytecodeCache(
-                cache_dir, "o_%s", isolate_environments=False),
+                cache_dir, "o_%s", isolate_environments=False
+            ),
             "ours, isolation on": jinja_bccache.FileSystemBytecodeCache(cache_dir, "i_%s"),
         }
         for cache in caches.values():
@@ -68,8 +77,11 @@ def main():
         hits = {label: [] for label in caches}
         for _ in range(rounds):
             for label, cache in caches.items():  # alternate within each round
-                hits[label].append(per_call_us(
-                    lambda cache=cache: cache.get_bucket(env, medium, medium, source), number))
+                hits[label].append(
+                    per_call_us(
+                        lambda cache=cache: cache.get_bucket(env, medium, medium, source), number
+                    )
+                )
     hit = {label: statistics.median(v) for label, v in hits.items()}
 
     print(f"environment fingerprint, computed from scratch: {full:8.1f} us (once per Environment)")
@@ -78,7 +90,8 @@ def main():
     base = hit["jinja2.bccache"]
     for label, us in hit.items():
         print(f"  {label:<22} {us:8.1f} us   jinja2.bccache / this = {base / us:5.2f}x")
-    print(f"  isolation costs {hit['ours, isolation on'] - hit['ours, isolation off']:+.2f} us per hit")
+    cost = hit["ours, isolation on"] - hit["ours, isolation off"]
+    print(f"  isolation costs {cost:+.2f} us per hit")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def even_id(value: int) -> bool:
     return value % 2 == 0
 
 
-def bench_env(**options: t.Any) -> Environment:
-    env = Environment(extensions=["jinja2.ext.i18n"], autoescape=select_autoescape(), **options)
+def bench_env(cls: t.Type[Environment] = Environment, **options: t.Any) -> Environment:
+    env = cls(extensions=["jinja2.ext.i18n"], autoescape=select_autoescape(), **options)
     env.filters["money"] = money
     env.filters["initials"] = initials
     env.tests["even_id"] = even_id

@@ -304,6 +304,7 @@ _IMPORTS = {
 # every page's source, and so its compiled code, distinct.
 # --------------------------------------------------------------------------------------------
 
+
 def _sec_prose(rng: random.Random) -> tuple[str, set[str]]:
     paras = "\n".join(
         f"<p>{_sentence(rng, rng.randint(12, 30))} {{{{ site.name }}}} {_sentence(rng, rng.randint(8, 20))}</p>"
@@ -479,8 +480,19 @@ def _sec_team(rng: random.Random) -> tuple[str, set[str]]:
 
 
 _SECTIONS = [
-    _sec_prose, _sec_products, _sec_orders_table, _sec_orders_loop, _sec_form, _sec_posts,
-    _sec_comments, _sec_stats, _sec_faq, _sec_categories, _sec_pager, _sec_card, _sec_team,
+    _sec_prose,
+    _sec_products,
+    _sec_orders_table,
+    _sec_orders_loop,
+    _sec_form,
+    _sec_posts,
+    _sec_comments,
+    _sec_stats,
+    _sec_faq,
+    _sec_categories,
+    _sec_pager,
+    _sec_card,
+    _sec_team,
 ]
 
 # The small-page stub: one short section, no macros, a few hundred bytes.
@@ -523,7 +535,9 @@ def _page(rng: random.Random, index: int, kind: str) -> str:
             "{{ products|map(attribute='name')|batch(3)|first|join(', ') }}</p>{% endblock %}"
         )
     if kind == "large":
-        parts.append('{% block scripts %}{{ super() }}<script src="/static/dashboard.js" defer></script>{% endblock %}')
+        parts.append(
+            '{% block scripts %}{{ super() }}<script src="/static/dashboard.js" defer></script>{% endblock %}'
+        )
     return "\n".join(parts) + "\n"
 
 
@@ -593,7 +607,9 @@ def context() -> dict:
             "placed": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
             "country": rng.choice(["DE", "FR", "US", "JP", "BR"]),
             # "lines", not "items": on a dict, .items would resolve to the method.
-            "lines": [{"sku": p["sku"], "qty": rng.randint(1, 4)} for p in rng.sample(products, 3)],
+            "lines": [
+                {"sku": p["sku"], "qty": rng.randint(1, 4)} for p in rng.sample(products, 3)
+            ],
             "note": _sentence(rng, 12) if rng.random() < 0.3 else "",
         }
         for i in range(24)
@@ -634,9 +650,17 @@ def context() -> dict:
         },
         "navigation": [
             {"href": h, "caption": c}
-            for h, c in [("/", "Home"), ("/shop/", "Shop"), ("/blog/", "Blog"), ("/support/", "Help")]
+            for h, c in [
+                ("/", "Home"),
+                ("/shop/", "Shop"),
+                ("/blog/", "Blog"),
+                ("/support/", "Help"),
+            ]
         ],
-        "messages": [("success", "Your basket was saved."), ("info", "Free shipping over 50 EUR <today>.")],
+        "messages": [
+            ("success", "Your basket was saved."),
+            ("info", "Free shipping over 50 EUR <today>."),
+        ],
         "footer_links": [(w.title(), f"/{w}/") for w in rng.sample(_WORDS, 8)],
         "admin_sections": [
             {"slug": s, "label": s.title(), "count": rng.randint(0, 30)}
@@ -650,14 +674,22 @@ def context() -> dict:
         "orders": orders,
         "posts": posts,
         "comments": [
-            {"id": i, "author": rng.choice(["sam", "kim", None]), "date": f"2024-05-{i + 1:02d}",
-             "text": _sentence(rng, rng.randint(5, 40)) + " <3"}
+            {
+                "id": i,
+                "author": rng.choice(["sam", "kim", None]),
+                "date": f"2024-05-{i + 1:02d}",
+                "text": _sentence(rng, rng.randint(5, 40)) + " <3",
+            }
             for i in range(14)
         ],
         "comment": {"id": 0, "author": "sam", "date": "2024-05-01", "text": "First!"},
         "team": [
-            {"name": rng.choice(["ada", "linus", "grace", "ken", "barbara", "dennis"]) + f" {i}",
-             "role": rng.choice(["engineer", "designer", "manager"]), "email": f"t{i}@example.com"}
+            {
+                "name": rng.choice(["ada", "linus", "grace", "ken", "barbara", "dennis"])
+                + f" {i}",
+                "role": rng.choice(["engineer", "designer", "manager"]),
+                "email": f"t{i}@example.com",
+            }
             for i in range(9)
         ],
         "plan": {"name": "team", "seats": 15, "trial_days_left": 9},
@@ -665,5 +697,10 @@ def context() -> dict:
         "pages": 12,
         "csrf_token": "3f9c2a17e0b84d6a",
         "form_errors": {"email": ["Enter a valid email address."]},
-        "countries": [("DE", "Germany"), ("FR", "France"), ("US", "United States"), ("JP", "Japan")],
+        "countries": [
+            ("DE", "Germany"),
+            ("FR", "France"),
+            ("US", "United States"),
+            ("JP", "Japan"),
+        ],
     }

@@ -19,9 +19,8 @@ import json  # noqa: E402
 import sys  # noqa: E402
 
 import jinja2  # noqa: E402
-from jinja2 import FileSystemLoader  # noqa: E402
-
 from benchenv import bench_env  # noqa: E402  (this script's directory is on sys.path)
+from jinja2 import FileSystemLoader  # noqa: E402
 
 IMPL = sys.argv[1]
 if IMPL == "jinja2":
@@ -52,16 +51,22 @@ def main() -> None:
     with open(names_file, encoding="utf-8") as f:
         names = f.read().split()
     t_imported = time.perf_counter()
-    env = bench_env(loader=FileSystemLoader(templates), bytecode_cache=FileSystemBytecodeCache(cache_dir))
+    env = bench_env(
+        loader=FileSystemLoader(templates), bytecode_cache=FileSystemBytecodeCache(cache_dir)
+    )
     for name in names:
         env.get_template(name)
     t_done = time.perf_counter()
-    print(json.dumps({
-        "load_us": (t_done - t_imported) * 1e6,
-        "import_us": (t_imported - _t_start) * 1e6,
-        "compiles": compiles,
-        "templates": len(names),
-    }))
+    print(
+        json.dumps(
+            {
+                "load_us": (t_done - t_imported) * 1e6,
+                "import_us": (t_imported - _t_start) * 1e6,
+                "compiles": compiles,
+                "templates": len(names),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

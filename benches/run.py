@@ -57,15 +57,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import corpus  # noqa: E402
 import jinja2  # noqa: E402
 import jinja2.bccache  # noqa: E402
 import jinja2.meta  # noqa: E402
+from benchenv import bench_env  # noqa: E402
 from jinja2 import FileSystemLoader  # noqa: E402
 
 import jinja_bccache  # noqa: E402
-
-import corpus  # noqa: E402
-from benchenv import bench_env  # noqa: E402
 
 SIZES = ("small", "medium", "large")
 
@@ -84,19 +83,41 @@ class Profile:
     import_rounds: int  # fresh interpreters per import variant
 
 
-QUICK = Profile(rounds=3, sample_s=0.004, fresh_warm_rounds=2, fresh_cold_rounds=1, clear_rounds=1,
-                import_rounds=3)
-FULL = Profile(rounds=31, sample_s=0.05, fresh_warm_rounds=21, fresh_cold_rounds=5, clear_rounds=9,
-               import_rounds=21)
+QUICK = Profile(
+    rounds=3,
+    sample_s=0.004,
+    fresh_warm_rounds=2,
+    fresh_cold_rounds=1,
+    clear_rounds=1,
+    import_rounds=3,
+)
+FULL = Profile(
+    rounds=31,
+    sample_s=0.05,
+    fresh_warm_rounds=21,
+    fresh_cold_rounds=5,
+    clear_rounds=9,
+    import_rounds=21,
+)
 
 # The targets of issue 7 (ratios; jinja_bccache faster when > 1).
 TARGETS: dict[str, float] = {
-    "fs_hit_small": 4, "fs_hit_medium": 4, "fs_hit_large": 3,
+    "fs_hit_small": 4,
+    "fs_hit_medium": 4,
+    "fs_hit_large": 3,
     # "within 1.25x of the floor": floor time / our time >= 1 / 1.25
-    "fs_hit_floor_small": 0.8, "fs_hit_floor_medium": 0.8, "fs_hit_floor_large": 0.8,
-    "fs_set_small": 3, "fs_set_medium": 3, "fs_set_large": 1.5,
-    "fs_set_tmpfs_small": 3, "fs_set_tmpfs_medium": 3, "fs_set_tmpfs_large": 1.5,
-    "from_string_small": 4, "from_string_medium": 4, "from_string_large": 3,
+    "fs_hit_floor_small": 0.8,
+    "fs_hit_floor_medium": 0.8,
+    "fs_hit_floor_large": 0.8,
+    "fs_set_small": 3,
+    "fs_set_medium": 3,
+    "fs_set_large": 1.5,
+    "fs_set_tmpfs_small": 3,
+    "fs_set_tmpfs_medium": 3,
+    "fs_set_tmpfs_large": 1.5,
+    "from_string_small": 4,
+    "from_string_medium": 4,
+    "from_string_large": 3,
     "memcached_native": 3,
     "memcached_same_client": 2,
     "fresh_warm": 2,
@@ -122,6 +143,7 @@ def loop(fn: t.Callable[[], object]) -> Sampler:
         for _ in rng:
             fn()
         return time.perf_counter() - start
+
     return sample
 
 
@@ -149,7 +171,9 @@ def calibrate(sampler: Sampler, target_s: float) -> int:
     return max(1, round(number * target_s / max(elapsed, 1e-9)))
 
 
-def compare(samplers: dict[str, Sampler], rounds: int, sample_s: float, per_op: int = 1) -> dict[str, list[float]]:
+def compare(
+    samplers: dict[str, Sampler], rounds: int, sample_s: float, per_op: int = 1
+) -> dict[str, list[float]]:
     """Alternate the samplers round by round (order reversed every other round); return the
     per-operation microseconds of every round for each, divided by ``per_op`` (the templates
     one operation goes through)."""
@@ -177,6 +201,7 @@ def round_ratios(base: list[float], ours: list[float]) -> dict[str, float]:
 # Results
 # ---------------------------------------------------------------------------------------------
 
+
 class Results:
     def __init__(self) -> None:
         self.figures: list[dict[str, t.Any]] = []
@@ -184,8 +209,15 @@ class Results:
         self.errors: list[dict[str, str]] = []
         self.details: dict[str, t.Any] = {}
 
-    def ratio(self, fid: str, scenario: str, figure: str, ours: tuple[str, list[float]],
-              base: tuple[str, list[float]], note: str = "") -> None:
+    def ratio(
+        self,
+        fid: str,
+        scenario: str,
+        figure: str,
+        ours: tuple[str, list[float]],
+        base: tuple[str, list[float]],
+        note: str = "",
+    ) -> None:
         target = TARGETS.get(fid)
         ours_us, base_us = statistics.median(ours[1]), statistics.median(base[1])
         # The median of the per-round ratios: each round measures both back to back, so a
@@ -193,21 +225,40 @@ class Results:
         # medians (which can differ from it a little, and is kept too).
         rr = round_ratios(base[1], ours[1])
         ratio = rr["median"]
-        self.figures.append({
-            "id": fid, "scenario": scenario, "figure": figure,
-            "ours": {"label": ours[0], "us": ours_us, "samples_us": ours[1]},
-            "baseline": {"label": base[0], "us": base_us, "samples_us": base[1]},
-            "ratio": ratio, "round_ratios": rr, "ratio_of_medians": base_us / ours_us, "target": target,
-            "met": None if target is None else ratio >= target,
-            "note": note,
-        })
+        self.figures.append(
+            {
+                "id": fid,
+                "scenario": scenario,
+                "figure": figure,
+                "ours": {"label": ours[0], "us": ours_us, "samples_us": ours[1]},
+                "baseline": {"label": base[0], "us": base_us, "samples_us": base[1]},
+                "ratio": ratio,
+                "round_ratios": rr,
+                "ratio_of_medians": base_us / ours_us,
+                "target": target,
+                "met": None if target is None else ratio >= target,
+                "note": note,
+            }
+        )
 
     def skip(self, fid: str, scenario: str, figure: str, reason: str) -> None:
-        self.figures.append({"id": fid, "scenario": scenario, "figure": figure, "skipped": reason,
-                             "target": TARGETS.get(fid), "met": None})
+        self.figures.append(
+            {
+                "id": fid,
+                "scenario": scenario,
+                "figure": figure,
+                "skipped": reason,
+                "target": TARGETS.get(fid),
+                "met": None,
+            }
+        )
 
-    def cost(self, cid: str, what: str, us: float, note: str = "", samples_us: list[float] | None = None) -> None:
-        self.costs.append({"id": cid, "what": what, "us": us, "note": note, "samples_us": samples_us or []})
+    def cost(
+        self, cid: str, what: str, us: float, note: str = "", samples_us: list[float] | None = None
+    ) -> None:
+        self.costs.append(
+            {"id": cid, "what": what, "us": us, "note": note, "samples_us": samples_us or []}
+        )
 
 
 class BenchError(Exception):
@@ -217,6 +268,7 @@ class BenchError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Setup shared by the scenarios
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Item:
@@ -279,10 +331,14 @@ def store(cache: jinja2.bccache.BytecodeCache, env: jinja2.Environment, items: l
     check_hits(cache, env, items)
 
 
-def check_hits(cache: jinja2.bccache.BytecodeCache, env: jinja2.Environment, items: list[Item]) -> None:
+def check_hits(
+    cache: jinja2.bccache.BytecodeCache, env: jinja2.Environment, items: list[Item]
+) -> None:
     for it in items:
         if cache.get_bucket(env, it.name, it.filename, it.source).code is None:
-            raise BenchError(f"{type(cache).__module__}.{type(cache).__name__}: no hit for {it.name}")
+            raise BenchError(
+                f"{type(cache).__module__}.{type(cache).__name__}: no hit for {it.name}"
+            )
 
 
 # jinja_bccache's in-process layer of unmarshalled code (a process-wide budget; 0 turns it
@@ -313,7 +369,9 @@ def storage_only() -> t.Iterator[None]:
         yield
         # Prove it: a layer that kept entries while off would have served the "storage" hits.
         if _memory_cache_info is not None and _memory_cache_info()[0]:
-            raise BenchError(f"the in-process layer holds {_memory_cache_info()[0]} entries while off")
+            raise BenchError(
+                f"the in-process layer holds {_memory_cache_info()[0]} entries while off"
+            )
     finally:
         _set_memory_cache(previous)
 
@@ -325,16 +383,21 @@ def check_storage_hits(*caches: t.Any) -> None:
         if isinstance(cache, jinja_bccache.BytecodeCache) and callable(stats):
             memory_hits = stats().get("memory_hits", 0)
             if memory_hits:
-                raise BenchError(f"{memory_hits} hits came from the in-process layer in a storage scenario")
+                raise BenchError(
+                    f"{memory_hits} hits came from the in-process layer in a storage scenario"
+                )
 
 
-def hit_sampler(cache: jinja2.bccache.BytecodeCache, env: jinja2.Environment, items: list[Item]) -> Sampler:
+def hit_sampler(
+    cache: jinja2.bccache.BytecodeCache, env: jinja2.Environment, items: list[Item]
+) -> Sampler:
     args = [(env, it.name, it.filename, it.source) for it in items]
     get_bucket = cache.get_bucket
 
     def op() -> None:
         for a in args:
             get_bucket(*a)
+
     return loop(op)
 
 
@@ -356,6 +419,7 @@ def entry_path(cache: t.Any, env: jinja2.Environment, it: Item) -> str:
 # ---------------------------------------------------------------------------------------------
 # Scenarios
 # ---------------------------------------------------------------------------------------------
+
 
 def scenario_fs_hit(s: Setup, res: Results) -> None:
     with storage_only():
@@ -381,7 +445,7 @@ def _fs_hit_storage(s: Setup, res: Results) -> None:
         store(ours, env, items)
         store(jin, env, items)
         floor_args = [(entry_path(ours, env, it), it.source) for it in items]
-        for path, source in floor_args:
+        for path, _source in floor_args:
             with open(path, "rb") as f:
                 code = marshal.loads(f.read()[header:])
             if not hasattr(code, "co_code"):
@@ -397,15 +461,32 @@ def _fs_hit_storage(s: Setup, res: Results) -> None:
                 hashlib.sha1(source.encode("utf-8")).hexdigest()
                 marshal.loads(memoryview(data)[header:])
 
-        samples = compare({"ours": hit_sampler(ours, env, items), "jinja2": hit_sampler(jin, env, items),
-                           "floor": loop(floor)},
-                          s.profile.rounds, s.profile.sample_s, per_op=len(items))
+        samples = compare(
+            {
+                "ours": hit_sampler(ours, env, items),
+                "jinja2": hit_sampler(jin, env, items),
+                "floor": loop(floor),
+            },
+            s.profile.rounds,
+            s.profile.sample_s,
+            per_op=len(items),
+        )
         check_storage_hits(ours)
-        res.ratio(f"fs_hit_{size}", "fs_hit", f"FS get_bucket hit, {size}",
-                  ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]))
-        res.ratio(f"fs_hit_floor_{size}", "fs_hit", f"FS get_bucket hit vs floor, {size}",
-                  ("jinja_bccache", samples["ours"]), ("floor", samples["floor"]),
-                  note="floor = os.open/fstat/read/close + sha1(source) + marshal.loads(payload)")
+        res.ratio(
+            f"fs_hit_{size}",
+            "fs_hit",
+            f"FS get_bucket hit, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("jinja2.bccache", samples["jinja2"]),
+        )
+        res.ratio(
+            f"fs_hit_floor_{size}",
+            "fs_hit",
+            f"FS get_bucket hit vs floor, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("floor", samples["floor"]),
+            note="floor = os.open/fstat/read/close + sha1(source) + marshal.loads(payload)",
+        )
 
 
 def _fs_hit_memory(s: Setup, res: Results) -> None:
@@ -417,14 +498,24 @@ def _fs_hit_memory(s: Setup, res: Results) -> None:
         ours, jin = ours_fs(s.new_dir("mem-ours")), jinja_fs(s.new_dir("mem-jinja2"))
         store(ours, env, items)
         store(jin, env, items)
-        samples = compare({"ours": hit_sampler(ours, env, items), "jinja2": hit_sampler(jin, env, items)},
-                          s.profile.rounds, s.profile.sample_s, per_op=len(items))
+        samples = compare(
+            {"ours": hit_sampler(ours, env, items), "jinja2": hit_sampler(jin, env, items)},
+            s.profile.rounds,
+            s.profile.sample_s,
+            per_op=len(items),
+        )
         stats = ours.stats() if callable(getattr(ours, "stats", None)) else {}
         note = "jinja_bccache defaults (in-process layer on, warm)"
         if "memory_hits" in stats and "hits" in stats:
             note += f"; {stats['memory_hits']} of {stats['hits']} hits from memory"
-        res.ratio(f"mem_hit_{size}", "fs_hit", f"get_bucket repeat hit, in-process layer, {size}",
-                  ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]), note=note)
+        res.ratio(
+            f"mem_hit_{size}",
+            "fs_hit",
+            f"get_bucket repeat hit, in-process layer, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("jinja2.bccache", samples["jinja2"]),
+            note=note,
+        )
 
 
 def scenario_fs_set(s: Setup, res: Results) -> None:
@@ -465,7 +556,9 @@ def _fs_set(s: Setup, res: Results, root: str, where: str) -> None:
         for it in items:
             checksum = hashlib.sha1(it.source.encode("utf-8")).hexdigest()
             path = os.path.join(floor_dir, hashlib.sha1(it.name.encode("utf-8")).hexdigest())
-            floor_args.append((path, path + ".tmp", jinja2.bccache.bc_magic + pickle.dumps(checksum, 2), it.code))
+            floor_args.append(
+                (path, path + ".tmp", jinja2.bccache.bc_magic + pickle.dumps(checksum, 2), it.code)
+            )
 
         def floor(args=floor_args, flags=os.O_WRONLY | os.O_CREAT | os.O_EXCL) -> None:
             for path, tmp, header, code in args:
@@ -476,9 +569,13 @@ def _fs_set(s: Setup, res: Results, root: str, where: str) -> None:
                 finally:
                     os.close(fd)
                 os.rename(tmp, path)
+
         floor()  # the entries exist, so every timed rename replaces one, as for the caches
         samplers["floor"] = loop(floor)
-        for impl, cache in (("ours", ours_fs(new_dir("ours"))), ("jinja2", jinja_fs(new_dir("jinja2")))):
+        for impl, cache in (
+            ("ours", ours_fs(new_dir("ours"))),
+            ("jinja2", jinja_fs(new_dir("jinja2"))),
+        ):
             store(cache, env, items)
             buckets = []
             for it in items:
@@ -489,16 +586,32 @@ def _fs_set(s: Setup, res: Results, root: str, where: str) -> None:
             def op(set_bucket=cache.set_bucket, buckets=buckets) -> None:
                 for b in buckets:
                     set_bucket(b)
+
             samplers[impl] = loop(op)
         samples = compare(samplers, s.profile.rounds, s.profile.sample_s, per_op=len(items))
-        res.ratio(f"fs_set{fid}_{size}", "fs_set", f"FS set_bucket{label}, {size}",
-                  ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]))
-        res.ratio(f"fs_set{fid}_floor_{size}", "fs_set", f"FS set_bucket{label} vs floor, {size}",
-                  ("jinja_bccache", samples["ours"]), ("floor", samples["floor"]),
-                  note="floor = marshal.dumps + os.open(O_EXCL)/write/close/rename")
-        res.ratio(f"fs_set{fid}_bound_{size}", "fs_set", f"FS set_bucket{label}, the floor's ratio (bound), {size}",
-                  ("floor", samples["floor"]), ("jinja2.bccache", samples["jinja2"]),
-                  note="jinja2.bccache vs the floor: the best ratio any implementation can reach")
+        res.ratio(
+            f"fs_set{fid}_{size}",
+            "fs_set",
+            f"FS set_bucket{label}, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("jinja2.bccache", samples["jinja2"]),
+        )
+        res.ratio(
+            f"fs_set{fid}_floor_{size}",
+            "fs_set",
+            f"FS set_bucket{label} vs floor, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("floor", samples["floor"]),
+            note="floor = marshal.dumps + os.open(O_EXCL)/write/close/rename",
+        )
+        res.ratio(
+            f"fs_set{fid}_bound_{size}",
+            "fs_set",
+            f"FS set_bucket{label}, the floor's ratio (bound), {size}",
+            ("floor", samples["floor"]),
+            ("jinja2.bccache", samples["jinja2"]),
+            note="jinja2.bccache vs the floor: the best ratio any implementation can reach",
+        )
 
 
 def scenario_bucket_strings(s: Setup, res: Results) -> None:
@@ -518,9 +631,13 @@ def scenario_bucket_strings(s: Setup, res: Results) -> None:
                 bucket = cls(env, "key", checksum)
                 bucket.bytecode_from_string(data)
                 if bucket.code is None:
-                    raise BenchError(f"{cls.__module__}.Bucket.bytecode_from_string refused {it.name}")
+                    raise BenchError(
+                        f"{cls.__module__}.Bucket.bytecode_from_string refused {it.name}"
+                    )
                 if bucket.bytecode_to_string() != data:
-                    raise BenchError(f"{cls.__module__}.Bucket.bytecode_to_string differs for {it.name}")
+                    raise BenchError(
+                        f"{cls.__module__}.Bucket.bytecode_to_string differs for {it.name}"
+                    )
                 pairs.append((bucket, data))
 
             def from_op(pairs=pairs) -> None:
@@ -530,14 +647,25 @@ def scenario_bucket_strings(s: Setup, res: Results) -> None:
             def to_op(pairs=pairs) -> None:
                 for bucket, _ in pairs:
                     bucket.bytecode_to_string()
+
             from_samplers[label] = loop(from_op)
             to_samplers[label] = loop(to_op)
         samples = compare(from_samplers, s.profile.rounds, s.profile.sample_s, per_op=len(items))
-        res.ratio(f"from_string_{size}", "bucket_strings", f"Bucket.bytecode_from_string, {size}",
-                  ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]))
+        res.ratio(
+            f"from_string_{size}",
+            "bucket_strings",
+            f"Bucket.bytecode_from_string, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("jinja2.bccache", samples["jinja2"]),
+        )
         samples = compare(to_samplers, s.profile.rounds, s.profile.sample_s, per_op=len(items))
-        res.ratio(f"to_string_{size}", "bucket_strings", f"Bucket.bytecode_to_string, {size}",
-                  ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]))
+        res.ratio(
+            f"to_string_{size}",
+            "bucket_strings",
+            f"Bucket.bytecode_to_string, {size}",
+            ("jinja_bccache", samples["ours"]),
+            ("jinja2.bccache", samples["jinja2"]),
+        )
 
 
 class Memcached:
@@ -557,8 +685,11 @@ class Memcached:
                 self.port = sock.getsockname()[1]
             # -U 0: no UDP; -u nobody: memcached refuses to run as root without it (ignored
             # otherwise).
-            self.proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-u", "nobody"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [exe, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-u", "nobody"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -590,9 +721,13 @@ def scenario_memcached(s: Setup, res: Results) -> None:
     try:
         from pymemcache.client.base import Client
     except ImportError:
-        for fid, fig in (("memcached_same_client", "memcached hit, same pymemcache client"),
-                         ("memcached_native", "memcached hit, native client vs jinja2 + pymemcache")):
-            res.skip(fid, "memcached", fig, "pymemcache is not installed (benches/requirements.txt)")
+        for fid, fig in (
+            ("memcached_same_client", "memcached hit, same pymemcache client"),
+            ("memcached_native", "memcached hit, native client vs jinja2 + pymemcache"),
+        ):
+            res.skip(
+                fid, "memcached", fig, "pymemcache is not installed (benches/requirements.txt)"
+            )
         return
     env, items = s.env, s.items["medium"]
     with Memcached() as server, storage_only():
@@ -605,28 +740,59 @@ def scenario_memcached(s: Setup, res: Results) -> None:
         }
         native_cls = getattr(jinja_bccache, "MemcachedClient", None)
         if native_cls is not None:
-            caches["ours_native"] = jinja_bccache.MemcachedBytecodeCache(native_cls([f"127.0.0.1:{server.port}"]))
+            caches["ours_native"] = jinja_bccache.MemcachedBytecodeCache(
+                native_cls([f"127.0.0.1:{server.port}"])
+            )
         for cache in caches.values():
             store(cache, env, items)
-        samples = compare({label: hit_sampler(cache, env, items) for label, cache in caches.items()},
-                          s.profile.rounds, s.profile.sample_s, per_op=len(items))
+        samples = compare(
+            {label: hit_sampler(cache, env, items) for label, cache in caches.items()},
+            s.profile.rounds,
+            s.profile.sample_s,
+            per_op=len(items),
+        )
         check_storage_hits(*caches.values())
         client.close()
-    res.ratio("memcached_same_client", "memcached", "memcached hit, same pymemcache client",
-              ("jinja_bccache", samples["ours_pymemcache"]), ("jinja2.bccache", samples["jinja2"]),
-              note="medium templates; both caches share one pymemcache Client (no_delay)")
+    res.ratio(
+        "memcached_same_client",
+        "memcached",
+        "memcached hit, same pymemcache client",
+        ("jinja_bccache", samples["ours_pymemcache"]),
+        ("jinja2.bccache", samples["jinja2"]),
+        note="medium templates; both caches share one pymemcache Client (no_delay)",
+    )
     if "ours_native" in samples:
-        res.ratio("memcached_native", "memcached", "memcached hit, native client vs jinja2 + pymemcache",
-                  ("jinja_bccache+MemcachedClient", samples["ours_native"]),
-                  ("jinja2.bccache+pymemcache", samples["jinja2"]), note="medium templates")
+        res.ratio(
+            "memcached_native",
+            "memcached",
+            "memcached hit, native client vs jinja2 + pymemcache",
+            ("jinja_bccache+MemcachedClient", samples["ours_native"]),
+            ("jinja2.bccache+pymemcache", samples["jinja2"]),
+            note="medium templates",
+        )
     else:
-        res.skip("memcached_native", "memcached", "memcached hit, native client vs jinja2 + pymemcache",
-                 "the installed jinja_bccache has no MemcachedClient")
+        res.skip(
+            "memcached_native",
+            "memcached",
+            "memcached hit, native client vs jinja2 + pymemcache",
+            "the installed jinja_bccache has no MemcachedClient",
+        )
 
 
 def _child(impl: str, s: Setup, cache_dir: str, names_file: str) -> dict[str, t.Any]:
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "fresh_process.py"), impl, s.templates,
-                           cache_dir, names_file], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(HERE, "fresh_process.py"),
+            impl,
+            s.templates,
+            cache_dir,
+            names_file,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise BenchError(f"fresh process ({impl}) failed:\n{proc.stderr.strip()}")
     return json.loads(proc.stdout)
@@ -652,21 +818,35 @@ def scenario_fresh_process(s: Setup, res: Results) -> None:
                 os.mkdir(dirs[impl])
                 out = _child(impl, s, dirs[impl], names_file)
                 if out["compiles"] != len(s.names):
-                    raise BenchError(f"cold fresh process ({impl}) compiled {out['compiles']} of {len(s.names)}")
+                    raise BenchError(
+                        f"cold fresh process ({impl}) compiled {out['compiles']} of {len(s.names)}"
+                    )
                 cold[impl].append(out["load_us"])
         if r < p.fresh_warm_rounds:
             for impl in order:
                 out = _child(impl, s, dirs[impl], names_file)
                 if out["compiles"]:
-                    raise BenchError(f"warm fresh process ({impl}) compiled {out['compiles']} templates")
+                    raise BenchError(
+                        f"warm fresh process ({impl}) compiled {out['compiles']} templates"
+                    )
                 warm[impl].append(out["load_us"])
                 imports[impl].append(out["import_us"])
-    res.ratio("fresh_warm", "fresh_process", "fresh process, 200 templates, warm cache",
-              ("jinja_bccache", warm["ours"]), ("jinja2.bccache", warm["jinja2"]),
-              note="time after imports: cache object, Environment, 200 get_template")
-    res.ratio("fresh_cold", "fresh_process", "fresh process, 200 templates, cold cache",
-              ("jinja_bccache", cold["ours"]), ("jinja2.bccache", cold["jinja2"]),
-              note="compiles and writes all 200: Jinja's compiler dominates")
+    res.ratio(
+        "fresh_warm",
+        "fresh_process",
+        "fresh process, 200 templates, warm cache",
+        ("jinja_bccache", warm["ours"]),
+        ("jinja2.bccache", warm["jinja2"]),
+        note="time after imports: cache object, Environment, 200 get_template",
+    )
+    res.ratio(
+        "fresh_cold",
+        "fresh_process",
+        "fresh process, 200 templates, cold cache",
+        ("jinja_bccache", cold["ours"]),
+        ("jinja2.bccache", cold["jinja2"]),
+        note="compiles and writes all 200: Jinja's compiler dominates",
+    )
     res.details["fresh_process_imports_us"] = {k: statistics.median(v) for k, v in imports.items()}
 
 
@@ -688,9 +868,11 @@ def scenario_clear(s: Setup, res: Results) -> None:
     the same directory listed and every file unlinked from Python with no name matching."""
     count = 20_000
     env, it = s.env, s.items["small"][0]
-    caches: dict[str, t.Any] = {"ours": ours_fs(s.new_dir("clear-ours")),
-                                "jinja2": jinja_fs(s.new_dir("clear-jinja2")),
-                                "floor": _ScandirUnlink(s.new_dir("clear-floor"))}
+    caches: dict[str, t.Any] = {
+        "ours": ours_fs(s.new_dir("clear-ours")),
+        "jinja2": jinja_fs(s.new_dir("clear-jinja2")),
+        "floor": _ScandirUnlink(s.new_dir("clear-floor")),
+    }
     payload = {}
     for label in ("ours", "jinja2"):
         cache = caches[label]
@@ -700,7 +882,9 @@ def scenario_clear(s: Setup, res: Results) -> None:
     payload["floor"] = payload["ours"]
     # Real entries' bytes under names of the default pattern (sha1 hex keys), the same names
     # in both directories.
-    names = [caches["ours"].pattern % hashlib.sha1(str(i).encode()).hexdigest() for i in range(count)]
+    names = [
+        caches["ours"].pattern % hashlib.sha1(str(i).encode()).hexdigest() for i in range(count)
+    ]
     times: dict[str, list[float]] = {k: [] for k in caches}
 
     def populate(label: str) -> None:
@@ -709,7 +893,9 @@ def scenario_clear(s: Setup, res: Results) -> None:
         os.mkdir(directory)
         data = payload[label]
         for name in names:
-            fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(
+                os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
             os.write(fd, data)
             os.close(fd)
 
@@ -718,13 +904,25 @@ def scenario_clear(s: Setup, res: Results) -> None:
             populate(label)
             elapsed = run_sample(_clear_sampler(caches[label]), 1)
             if os.listdir(caches[label].directory):
-                raise BenchError(f"{label}: clear() left {len(os.listdir(caches[label].directory))} files")
+                raise BenchError(
+                    f"{label}: clear() left {len(os.listdir(caches[label].directory))} files"
+                )
             times[label].append(elapsed * 1e6)
-    res.ratio("clear_20000", "clear", "clear() of 20 000 entries",
-              ("jinja_bccache", times["ours"]), ("jinja2.bccache", times["jinja2"]))
-    res.ratio("clear_20000_floor", "clear", "clear() of 20 000 entries vs floor",
-              ("jinja_bccache", times["ours"]), ("floor", times["floor"]),
-              note="floor = os.scandir + os.unlink of every file")
+    res.ratio(
+        "clear_20000",
+        "clear",
+        "clear() of 20 000 entries",
+        ("jinja_bccache", times["ours"]),
+        ("jinja2.bccache", times["jinja2"]),
+    )
+    res.ratio(
+        "clear_20000_floor",
+        "clear",
+        "clear() of 20 000 entries vs floor",
+        ("jinja_bccache", times["ours"]),
+        ("floor", times["floor"]),
+        note="floor = os.scandir + os.unlink of every file",
+    )
 
 
 def _clear_sampler(cache: t.Any) -> Sampler:
@@ -732,6 +930,7 @@ def _clear_sampler(cache: t.Any) -> Sampler:
         start = time.perf_counter()
         cache.clear()
         return time.perf_counter() - start
+
     return sample
 
 
@@ -745,36 +944,135 @@ def scenario_isolation(s: Setup, res: Results) -> None:
 
 def _isolation(s: Setup, res: Results) -> None:
     env, items = s.env, s.items["medium"]
-    on, off = ours_fs(s.new_dir("iso-on")), ours_fs(s.new_dir("iso-off"), isolate_environments=False)
+    on, off = (
+        ours_fs(s.new_dir("iso-on")),
+        ours_fs(s.new_dir("iso-off"), isolate_environments=False),
+    )
     store(on, env, items)
     store(off, env, items)
-    samples = compare({"on": hit_sampler(on, env, items), "off": hit_sampler(off, env, items)},
-                      s.profile.rounds, s.profile.sample_s, per_op=len(items))
+    samples = compare(
+        {"on": hit_sampler(on, env, items), "off": hit_sampler(off, env, items)},
+        s.profile.rounds,
+        s.profile.sample_s,
+        per_op=len(items),
+    )
     check_storage_hits(on, off)
-    res.ratio("isolation_hit", "isolation", "isolation on vs off, FS hit, medium",
-              ("isolation on", samples["on"]), ("isolation off", samples["off"]),
-              note="the memoized fingerprint's cost per hit")
-    res.cost("isolation_per_hit", "isolation, per hit (on - off, medium)",
-             statistics.median(samples["on"]) - statistics.median(samples["off"]))
+    res.ratio(
+        "isolation_hit",
+        "isolation",
+        "isolation on vs off, FS hit, medium",
+        ("isolation on", samples["on"]),
+        ("isolation off", samples["off"]),
+        note="the memoized fingerprint's cost per hit",
+    )
+    res.cost(
+        "isolation_per_hit",
+        "isolation, per hit (on - off, medium)",
+        statistics.median(samples["on"]) - statistics.median(samples["off"]),
+    )
 
-    # The first hit through a new Environment computes its fingerprint; later ones reuse it.
+    # The first hit through a new Environment computes its fingerprint (or finds it by the
+    # Environment's signature); later ones reuse it.
     it = items[0]
     args = (it.name, it.filename, it.source)
+    from dbt_pattern import node_environment
+    from jinja2.sandbox import SandboxedEnvironment
 
-    def first_hit(number: int, cache: t.Any = on) -> float:
-        envs = [bench_env() for _ in range(number)]  # built outside the timed part
-        start = time.perf_counter()
-        for e in envs:
-            cache.get_bucket(e, *args)
-        return time.perf_counter() - start
+    kinds: list[tuple[str, str, t.Callable[[], jinja2.Environment], str]] = [
+        (
+            "fingerprint_new_env",
+            "fingerprint, once per new Environment (first hit - repeat hit)",
+            bench_env,
+            "bench Environment: i18n, select_autoescape, 2 filters, 1 test",
+        ),
+        (
+            "fingerprint_new_sandboxed_env",
+            "... once per new SandboxedEnvironment",
+            lambda: bench_env(SandboxedEnvironment),
+            "the same, sandboxed: operator tables per instance",
+        ),
+        (
+            "fingerprint_new_node_env",
+            "... once per new Environment with an Undefined of its own",
+            lambda: node_environment(SandboxedEnvironment, 0),
+            "dbt's: sandboxed, an Undefined class per node",
+        ),
+    ]
+    for fid, what, make, note in kinds:
+        first_env = make()
+        store(on, first_env, [it])
 
-    def repeat_hit(number: int, cache: t.Any = on) -> float:
-        return loop(lambda: cache.get_bucket(env, *args))(number)
+        def first_hit(number: int, make: t.Callable[[], jinja2.Environment] = make) -> float:
+            envs = [make() for _ in range(number)]  # built outside the timed part
+            start = time.perf_counter()
+            for e in envs:
+                on.get_bucket(e, *args)
+            return time.perf_counter() - start
 
-    samples = compare({"first": first_hit, "repeat": repeat_hit}, s.profile.rounds, s.profile.sample_s)
-    res.cost("fingerprint_new_env", "fingerprint, once per new Environment (first hit - repeat hit)",
-             statistics.median(samples["first"]) - statistics.median(samples["repeat"]),
-             note="bench Environment: i18n, select_autoescape, 2 filters, 1 test")
+        samples = compare(
+            {"first": first_hit, "repeat": loop(lambda e=first_env: on.get_bucket(e, *args))},
+            s.profile.rounds,
+            s.profile.sample_s,
+        )
+        first_us = statistics.median(samples["first"])
+        res.cost(fid, what, first_us - statistics.median(samples["repeat"]), note=note)
+
+
+def scenario_dbt_pattern(s: Setup, res: Results) -> None:
+    """dbt's use of Jinja without dbt (benches/dbt_pattern.py): a fresh process builds 400
+    templates from strings, each through a new sandboxed Environment with an Undefined class
+    made for its node, with no bytecode cache (as dbt does) and with jinja_bccache's (the
+    Environment class given FromStringCacheMixin). A warm run must compile nothing, log
+    nothing and leave the cache directory as it was."""
+    count = 400
+    cache_dir = s.new_dir("dbt-pattern")
+    script = os.path.join(HERE, "dbt_pattern.py")
+
+    def child(mode: str) -> dict[str, t.Any]:
+        proc = subprocess.run(
+            [sys.executable, script, mode, cache_dir, str(count)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise BenchError(f"dbt pattern ({mode}) failed:\n{proc.stderr.strip()}")
+        out: dict[str, t.Any] = json.loads(proc.stdout)
+        return out
+
+    times: dict[str, list[float]] = {"none": [], "warm": [], "cold": []}
+    p = s.profile
+    for r in range(max(p.fresh_warm_rounds, p.fresh_cold_rounds)):
+        if r < p.fresh_cold_rounds:
+            shutil.rmtree(cache_dir)
+            os.mkdir(cache_dir)
+            out = child("ours")
+            if out["compiles"] != count or out["logged"]:
+                raise BenchError(f"dbt pattern, cold: {out['compiles']} compiles: {out}")
+            times["cold"].append(out["load_us"])
+        if r < p.fresh_warm_rounds:
+            for mode in ("none", "ours") if r % 2 == 0 else ("ours", "none"):
+                out = child(mode)
+                if mode == "ours" and (out["compiles"] or out["logged"]):
+                    raise BenchError(f"dbt pattern, warm: {out['compiles']} misses: {out}")
+                times["warm" if mode == "ours" else "none"].append(out["load_us"])
+        entries = len(os.listdir(cache_dir))
+        if entries != count:
+            raise BenchError(f"dbt pattern: {entries} entries for {count} templates")
+    note = f"{count} templates, each a new sandboxed Environment with its own Undefined class"
+    res.ratio(
+        "dbt_pattern_warm",
+        "dbt_pattern",
+        "dbt's pattern, fresh process, warm cache",
+        ("jinja_bccache", times["warm"]),
+        ("no bytecode cache", times["none"]),
+        note=note,
+    )
+    res.ratio(
+        "dbt_pattern_cold",
+        "dbt_pattern",
+        "dbt's pattern, fresh process, cold cache",
+        ("jinja_bccache", times["cold"]),
+        ("no bytecode cache", times["none"]),
+        note="compiles and writes all: Jinja's compiler dominates",
+    )
 
 
 def scenario_integrity(s: Setup, res: Results) -> None:
@@ -800,24 +1098,48 @@ def _integrity(s: Setup, res: Results) -> None:
             a, b = entry_path(trailer, env, it), entry_path(plain, env, it)
             if os.path.getsize(a) <= os.path.getsize(b):
                 raise BenchError("integrity: the entry written by jinja_bccache has no trailer")
-        samples = compare({"trailer": hit_sampler(trailer, env, items), "plain": hit_sampler(plain, env, items)},
-                          s.profile.rounds, s.profile.sample_s, per_op=len(items))
+        samples = compare(
+            {"trailer": hit_sampler(trailer, env, items), "plain": hit_sampler(plain, env, items)},
+            s.profile.rounds,
+            s.profile.sample_s,
+            per_op=len(items),
+        )
         check_storage_hits(trailer, plain)
-        res.ratio(f"integrity_{size}", "integrity", f"integrity trailer vs none, FS hit, {size}",
-                  ("with xxh3 trailer", samples["trailer"]), ("Jinja entry, no trailer", samples["plain"]),
-                  note="isolate_environments=False for both")
-        trailer_us, plain_us = statistics.median(samples["trailer"]), statistics.median(samples["plain"])
+        res.ratio(
+            f"integrity_{size}",
+            "integrity",
+            f"integrity trailer vs none, FS hit, {size}",
+            ("with xxh3 trailer", samples["trailer"]),
+            ("Jinja entry, no trailer", samples["plain"]),
+            note="isolate_environments=False for both",
+        )
+        trailer_us, plain_us = (
+            statistics.median(samples["trailer"]),
+            statistics.median(samples["plain"]),
+        )
         # The difference is the check's cost only while both paths are otherwise the same;
         # say so when reading entries without a trailer has become a path of its own.
-        note = "" if plain_us < 1.2 * trailer_us else (
-            f"not the check's cost: entries without a trailer take {plain_us / trailer_us:.1f}x as long "
-            "to read in this version; see the isolated figure")
-        res.cost(f"integrity_per_hit_{size}", f"integrity check, per hit ({size}; trailer - none)",
-                 trailer_us - plain_us, note=note)
+        note = (
+            ""
+            if plain_us < 1.2 * trailer_us
+            else (
+                "not the check's cost: entries without a trailer take "
+                f"{plain_us / trailer_us:.1f}x as long to read in this version; see the isolated "
+                "figure"
+            )
+        )
+        res.cost(
+            f"integrity_per_hit_{size}",
+            f"integrity check, per hit ({size}; trailer - none)",
+            trailer_us - plain_us,
+            note=note,
+        )
         _integrity_isolated(s, res, size, trailer, items)
 
 
-def _integrity_isolated(s: Setup, res: Results, size: str, cache: t.Any, items: list[Item]) -> None:
+def _integrity_isolated(
+    s: Setup, res: Results, size: str, cache: t.Any, items: list[Item]
+) -> None:
     """The verification alone, through the private native function that checks a trailer and
     returns the body before it (so it also copies the body: an upper bound). The difference of
     two hit timings above is lost in the noise of a file read and an unmarshal; this is not.
@@ -839,10 +1161,17 @@ def _integrity_isolated(s: Setup, res: Results, size: str, cache: t.Any, items: 
     def op() -> None:
         for data, key in entries:
             unseal(data, key, None, False, "bench")
-    samples = compare({"unseal": loop(op)}, s.profile.rounds, s.profile.sample_s, per_op=len(entries))
-    res.cost(f"integrity_unseal_{size}", f"integrity check alone: xxh3 verify + body copy ({size})",
-             statistics.median(samples["unseal"]), note="jinja_bccache._native.unseal",
-             samples_us=samples["unseal"])
+
+    samples = compare(
+        {"unseal": loop(op)}, s.profile.rounds, s.profile.sample_s, per_op=len(entries)
+    )
+    res.cost(
+        f"integrity_unseal_{size}",
+        f"integrity check alone: xxh3 verify + body copy ({size})",
+        statistics.median(samples["unseal"]),
+        note="jinja_bccache._native.unseal",
+        samples_us=samples["unseal"],
+    )
 
 
 class DictBytecodeCache(jinja2.bccache.BytecodeCache):
@@ -906,33 +1235,67 @@ def scenario_new_env(s: Setup, res: Results) -> None:
                 for name in names:
                     e.get_template(name)
             return time.perf_counter() - start
+
         return sample
 
-    misses = _count_compiles(lambda: [bench_env(loader=loader, bytecode_cache=c).get_template(n)
-                                      for c in caches.values() for n in names])
+    misses = _count_compiles(
+        lambda: [
+            bench_env(loader=loader, bytecode_cache=c).get_template(n)
+            for c in caches.values()
+            for n in names
+        ]
+    )
     if misses:
-        raise BenchError(f"new-Environment loads compiled {misses} templates: the caches are not warm")
-    samples = compare({label: sampler(cache) for label, cache in caches.items()},
-                      s.profile.rounds, s.profile.sample_s, per_op=len(names))
+        raise BenchError(
+            f"new-Environment loads compiled {misses} templates: the caches are not warm"
+        )
+    samples = compare(
+        {label: sampler(cache) for label, cache in caches.items()},
+        s.profile.rounds,
+        s.profile.sample_s,
+        per_op=len(names),
+    )
     note = f"{len(names)} templates per new Environment: {page} and what it pulls in"
-    res.ratio("new_env", "new_env", "repeat hit through a new Environment",
-              ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]), note=note)
-    res.ratio("new_env_vs_dict", "new_env", "repeat hit through a new Environment vs dict cache",
-              ("jinja_bccache", samples["ours"]), ("ideal dict cache", samples["dict"]),
-              note="dict cache = Jinja's get_bucket + a dict of code objects, no isolation")
-    res.ratio("new_env_bound", "new_env", "repeat hit through a new Environment, dict cache's ratio (bound)",
-              ("ideal dict cache", samples["dict"]), ("jinja2.bccache", samples["jinja2"]),
-              note="the dict cache vs jinja2.bccache: what is left is Jinja's loader (get_source) "
-                   "and Template.from_code, which no bytecode cache avoids")
-    res.ratio("new_env_no_isolation", "new_env", "repeat hit through a new Environment, isolation off",
-              ("jinja_bccache", samples["ours_no_isolation"]), ("jinja2.bccache", samples["jinja2"]),
-              note="isolate_environments = False: what the environment fingerprint costs here")
+    res.ratio(
+        "new_env",
+        "new_env",
+        "repeat hit through a new Environment",
+        ("jinja_bccache", samples["ours"]),
+        ("jinja2.bccache", samples["jinja2"]),
+        note=note,
+    )
+    res.ratio(
+        "new_env_vs_dict",
+        "new_env",
+        "repeat hit through a new Environment vs dict cache",
+        ("jinja_bccache", samples["ours"]),
+        ("ideal dict cache", samples["dict"]),
+        note="dict cache = Jinja's get_bucket + a dict of code objects, no isolation",
+    )
+    res.ratio(
+        "new_env_bound",
+        "new_env",
+        "repeat hit through a new Environment, dict cache's ratio (bound)",
+        ("ideal dict cache", samples["dict"]),
+        ("jinja2.bccache", samples["jinja2"]),
+        note="the dict cache vs jinja2.bccache: what is left is Jinja's loader (get_source) "
+        "and Template.from_code, which no bytecode cache avoids",
+    )
+    res.ratio(
+        "new_env_no_isolation",
+        "new_env",
+        "repeat hit through a new Environment, isolation off",
+        ("jinja_bccache", samples["ours_no_isolation"]),
+        ("jinja2.bccache", samples["jinja2"]),
+        note="isolate_environments = False: what the environment fingerprint costs here",
+    )
     res.details["new_env_templates"] = names
     _new_env_get_bucket(s, res, loader, names, caches["ours"], caches["jinja2"])
 
 
-def _new_env_get_bucket(s: Setup, res: Results, loader: t.Any, names: list[str], ours: t.Any,
-                        jin: t.Any) -> None:
+def _new_env_get_bucket(
+    s: Setup, res: Results, loader: t.Any, names: list[str], ours: t.Any, jin: t.Any
+) -> None:
     """The bytecode cache's own share of the loads above: get_bucket for each template
     through a new Environment (the fingerprint of an Environment it has not seen, then the
     hit), with the sources read beforehand, as Jinja's loader hands them over."""
@@ -947,13 +1310,23 @@ def _new_env_get_bucket(s: Setup, res: Results, loader: t.Any, names: list[str],
                     if cache.get_bucket(e, name, filename, source).code is None:
                         raise BenchError(f"get_bucket missed {name} through a new Environment")
             return time.perf_counter() - start
+
         return sample
 
-    samples = compare({"ours": sampler(ours), "jinja2": sampler(jin)},
-                      s.profile.rounds, s.profile.sample_s, per_op=len(names))
-    res.ratio("new_env_get_bucket", "new_env", "get_bucket hit through a new Environment",
-              ("jinja_bccache", samples["ours"]), ("jinja2.bccache", samples["jinja2"]),
-              note="the hit alone, fingerprint of the new Environment included")
+    samples = compare(
+        {"ours": sampler(ours), "jinja2": sampler(jin)},
+        s.profile.rounds,
+        s.profile.sample_s,
+        per_op=len(names),
+    )
+    res.ratio(
+        "new_env_get_bucket",
+        "new_env",
+        "get_bucket hit through a new Environment",
+        ("jinja_bccache", samples["ours"]),
+        ("jinja2.bccache", samples["jinja2"]),
+        note="the hit alone, fingerprint of the new Environment included",
+    )
 
 
 def _count_compiles(fn: t.Callable[[], object]) -> int:
@@ -964,6 +1337,7 @@ def _count_compiles(fn: t.Callable[[], object]) -> int:
         nonlocal count
         count += 1
         return original(self, *args, **kwargs)
+
     jinja2.Environment.compile = counting  # type: ignore[method-assign]
     try:
         fn()
@@ -972,8 +1346,9 @@ def _count_compiles(fn: t.Callable[[], object]) -> int:
     return count
 
 
-_IMPORT_SNIPPET = ("import time; _t = time.perf_counter(); {stmt}; "
-                   "print((time.perf_counter() - _t) * 1e6)")
+_IMPORT_SNIPPET = (
+    "import time; _t = time.perf_counter(); {stmt}; print((time.perf_counter() - _t) * 1e6)"
+)
 
 
 def scenario_import(s: Setup, res: Results) -> None:
@@ -983,41 +1358,68 @@ def scenario_import(s: Setup, res: Results) -> None:
     variants = {
         "ours": _IMPORT_SNIPPET.format(stmt="import jinja_bccache"),
         "jinja2": _IMPORT_SNIPPET.format(stmt="import jinja2.bccache"),
-        "ours_on_top": "import jinja2, jinja2.bccache; " + _IMPORT_SNIPPET.format(stmt="import jinja_bccache"),
+        "ours_on_top": "import jinja2, jinja2.bccache; "
+        + _IMPORT_SNIPPET.format(stmt="import jinja_bccache"),
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="")  # .pyc files exist after the first run
-    for label, code in variants.items():  # warm the OS's file cache and the .pyc files
+    for code in variants.values():  # warm the OS's file cache and the .pyc files
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env)
     for r in range(s.profile.import_rounds):
         for label in list(variants) if r % 2 == 0 else list(variants)[::-1]:
-            out = subprocess.run([sys.executable, "-c", variants[label]], check=True, capture_output=True,
-                                 text=True, env=env)
+            out = subprocess.run(
+                [sys.executable, "-c", variants[label]],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             times[label].append(float(out.stdout))
-    res.ratio("import", "import", "import, fresh interpreter",
-              ("import jinja_bccache", times["ours"]), ("import jinja2.bccache", times["jinja2"]),
-              note="ours includes importing jinja2.bccache, which it subclasses")
-    res.cost("import_on_top", "import jinja_bccache after jinja2.bccache",
-             statistics.median(times["ours_on_top"]), samples_us=times["ours_on_top"])
+    res.ratio(
+        "import",
+        "import",
+        "import, fresh interpreter",
+        ("import jinja_bccache", times["ours"]),
+        ("import jinja2.bccache", times["jinja2"]),
+        note="ours includes importing jinja2.bccache, which it subclasses",
+    )
+    res.cost(
+        "import_on_top",
+        "import jinja_bccache after jinja2.bccache",
+        statistics.median(times["ours_on_top"]),
+        samples_us=times["ours_on_top"],
+    )
 
     # -X importtime: which modules jinja_bccache's import brings in beyond Jinja's.
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import jinja2, jinja2.bccache; import jinja_bccache"],
-                         check=True, capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import jinja2, jinja2.bccache; import jinja_bccache",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative, name = line[len("import time:"):].split("|")
+        self_us, cumulative, name = line[len("import time:") :].split("|")
         level = (len(name) - len(name.lstrip(" ")) - 1) // 2
         rows.append((name.strip(), level, int(self_us), int(cumulative)))
     # The top-level entry "jinja_bccache" comes after everything it imported (importtime lists
     # a module when it finishes): its subtree is what follows the previous top-level entry.
     end = max(i for i, row in enumerate(rows) if row[0] == "jinja_bccache" and row[1] == 0)
     start = max((i for i in range(end) if rows[i][1] == 0), default=-1) + 1
-    subtree = rows[start:end + 1]
+    subtree = rows[start : end + 1]
     res.details["import_time_modules"] = [
         {"module": n, "self_us": su, "cumulative_us": cu}
-        for n, _, su, cu in sorted(subtree, key=lambda row: -row[2])[:15]]
+        for n, _, su, cu in sorted(subtree, key=lambda row: -row[2])[:15]
+    ]
 
 
 SCENARIOS: dict[str, t.Callable[[Setup, Results], None]] = {
@@ -1028,6 +1430,7 @@ SCENARIOS: dict[str, t.Callable[[Setup, Results], None]] = {
     "fresh_process": scenario_fresh_process,
     "clear": scenario_clear,
     "isolation": scenario_isolation,
+    "dbt_pattern": scenario_dbt_pattern,
     "integrity": scenario_integrity,
     "new_env": scenario_new_env,
     "import": scenario_import,
@@ -1037,6 +1440,7 @@ SCENARIOS: dict[str, t.Callable[[Setup, Results], None]] = {
 # ---------------------------------------------------------------------------------------------
 # Machine information and output
 # ---------------------------------------------------------------------------------------------
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -1065,28 +1469,36 @@ def _filesystem(path: str) -> str | None:
     except OSError:
         return None
     path = os.path.realpath(path)
-    best = max((m for m in mounts if path == m[0] or path.startswith(m[0].rstrip("/") + "/")),
-               key=lambda m: len(m[0]), default=None)
+    best = max(
+        (m for m in mounts if path == m[0] or path.startswith(m[0].rstrip("/") + "/")),
+        key=lambda m: len(m[0]),
+        default=None,
+    )
     return best[1] if best else None
 
 
 def _git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def machine_info(tmp_root: str) -> dict[str, t.Any]:
-    native = [f for f in os.listdir(os.path.dirname(jinja_bccache.__file__)) if f.startswith("_native")]
+    native = [
+        f for f in os.listdir(os.path.dirname(jinja_bccache.__file__)) if f.startswith("_native")
+    ]
     native_sha = None
     if native:
         with open(os.path.join(os.path.dirname(jinja_bccache.__file__), native[0]), "rb") as lib:
             native_sha = hashlib.sha256(lib.read()).hexdigest()[:16]
     memcached_version = None
     if shutil.which("memcached"):
-        memcached_version = subprocess.run(["memcached", "-V"], capture_output=True, text=True).stdout.strip()
+        memcached_version = subprocess.run(
+            ["memcached", "-V"], capture_output=True, text=True
+        ).stdout.strip()
     mem = None
     try:
         with open("/proc/meminfo", encoding="utf-8") as f:
@@ -1105,13 +1517,17 @@ def machine_info(tmp_root: str) -> dict[str, t.Any]:
         "memcached": memcached_version,
         "os": platform.platform(),
         "cpu": _cpu_model(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "memory": mem,
         "tmp_filesystem": _filesystem(tmp_root),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
         # As typed from the repository's root, whatever the working directory was.
-        "command": shlex.join(["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]]),
+        "command": shlex.join(
+            ["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]]
+        ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -1125,7 +1541,9 @@ def fmt_us(us: float) -> str:
 
 
 def print_table(res: Results) -> None:
-    rows = [("figure", "jinja_bccache", "baseline", "", "ratio", "rounds p25-p75", "target", "met?")]
+    rows = [
+        ("figure", "jinja_bccache", "baseline", "", "ratio", "rounds p25-p75", "target", "met?")
+    ]
     for f in res.figures:
         target = "" if f.get("target") is None else f"≥ {f['target']:g}"
         if "skipped" in f:
@@ -1133,27 +1551,48 @@ def print_table(res: Results) -> None:
             continue
         met = "" if f["met"] is None else ("yes" if f["met"] else "NO")
         rr = f["round_ratios"]
-        rows.append((f["figure"], fmt_us(f["ours"]["us"]), fmt_us(f["baseline"]["us"]), f["baseline"]["label"],
-                     f"{f['ratio']:.2f}", f"{rr['p25']:.2f}-{rr['p75']:.2f}", target, met))
+        rows.append(
+            (
+                f["figure"],
+                fmt_us(f["ours"]["us"]),
+                fmt_us(f["baseline"]["us"]),
+                f["baseline"]["label"],
+                f"{f['ratio']:.2f}",
+                f"{rr['p25']:.2f}-{rr['p75']:.2f}",
+                target,
+                met,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     align = "<>><>><<"
     for n, row in enumerate(rows):
         print("  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(row, align, widths)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
-    print("times: medians over alternating rounds; ratio: median over rounds of baseline / jinja_bccache")
-    print("(> 1: jinja_bccache is faster); rounds p25-p75: how much that ratio varied between rounds (noise)")
+    print(
+        "times: medians over alternating rounds; ratio: median over rounds of "
+        "baseline / jinja_bccache"
+    )
+    print(
+        "(> 1: jinja_bccache is faster); rounds p25-p75: how much that ratio varied between "
+        "rounds (noise)"
+    )
     for f in res.figures:
         if "skipped" in f:
             print(f"skipped: {f['figure']}: {f['skipped']}")
     if res.costs:
         print()
         for c in res.costs:
-            print(f"{c['what']:<66} {fmt_us(c['us']):>10}" + (f"   ({c['note']})" if c["note"] else ""))
+            print(
+                f"{c['what']:<66} {fmt_us(c['us']):>10}"
+                + (f"   ({c['note']})" if c["note"] else "")
+            )
     mods = res.details.get("import_time_modules")
     if mods:
-        print("slowest modules imported by jinja_bccache (self time, -X importtime): " +
-              ", ".join(f"{m['module']} {m['self_us']} µs" for m in mods[:6]))
+        print(
+            "slowest modules imported by jinja_bccache (self time, -X importtime): "
+            + ", ".join(f"{m['module']} {m['self_us']} µs" for m in mods[:6])
+        )
 
 
 def write_json(path: str, data: dict[str, t.Any]) -> None:
@@ -1167,12 +1606,22 @@ def write_json(path: str, data: dict[str, t.Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run for CI: every scenario, short (< 60 s)")
-    parser.add_argument("--out", help="results JSON (default benches/results/latest.json, quick.json with --quick)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run for CI: every scenario, short (< 60 s)"
+    )
+    parser.add_argument(
+        "--out", help="results JSON (default benches/results/latest.json, quick.json with --quick)"
+    )
     parser.add_argument("--only", help="comma-separated scenarios to run: " + ", ".join(SCENARIOS))
-    parser.add_argument("--tmpdir", help="where the corpus and cache directories go (default: the system's)")
+    parser.add_argument(
+        "--tmpdir", help="where the corpus and cache directories go (default: the system's)"
+    )
     args = parser.parse_args()
-    only = list(SCENARIOS) if not args.only else [x.strip() for x in args.only.split(",") if x.strip()]
+    only = (
+        list(SCENARIOS)
+        if not args.only
+        else [x.strip() for x in args.only.split(",") if x.strip()]
+    )
     unknown = [x for x in only if x not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
@@ -1184,10 +1633,14 @@ def main() -> int:
     res = Results()
     try:
         info = machine_info(root)
-        print(f"{info['python']}, Jinja {info['jinja2']}, jinja_bccache {info['jinja_bccache']}, "
-              f"{info['os']}, {info['cpu']} ({info['cpus_usable']} CPUs), {info['tmp_filesystem']}")
-        print(f"{'quick' if args.quick else 'full'} run: {profile.rounds} alternating rounds of "
-              f"~{profile.sample_s * 1000:g} ms batches")
+        print(
+            f"{info['python']}, Jinja {info['jinja2']}, jinja_bccache {info['jinja_bccache']}, "
+            f"{info['os']}, {info['cpu']} ({info['cpus_usable']} CPUs), {info['tmp_filesystem']}"
+        )
+        print(
+            f"{'quick' if args.quick else 'full'} run: {profile.rounds} alternating rounds of "
+            f"~{profile.sample_s * 1000:g} ms batches"
+        )
         setup = Setup(root, profile)
         res.details["sizes"] = setup.size_info()
         res.details["memory_layer"] = memory_layer()
@@ -1199,27 +1652,33 @@ def main() -> int:
                 print(f" {time.perf_counter() - t0:.1f} s", flush=True)
             except Exception as exc:  # noqa: BLE001 -- report it, run the other scenarios
                 print(" FAILED", flush=True)
-                res.errors.append({"scenario": name, "error": repr(exc), "traceback": traceback.format_exc()})
+                res.errors.append(
+                    {"scenario": name, "error": repr(exc), "traceback": traceback.format_exc()}
+                )
                 traceback.print_exc()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     elapsed = time.perf_counter() - started
     print()
     print_table(res)
-    write_json(out, {
-        "machine": info,
-        "mode": "quick" if args.quick else "full",
-        "profile": dataclasses.asdict(profile),
-        "elapsed_s": elapsed,
-        "targets": TARGETS,
-        "figures": res.figures,
-        "costs": res.costs,
-        "details": res.details,
-        "errors": res.errors,
-    })
+    write_json(
+        out,
+        {
+            "machine": info,
+            "mode": "quick" if args.quick else "full",
+            "profile": dataclasses.asdict(profile),
+            "elapsed_s": elapsed,
+            "targets": TARGETS,
+            "figures": res.figures,
+            "costs": res.costs,
+            "details": res.details,
+            "errors": res.errors,
+        },
+    )
     print(f"\n{len(res.figures)} figures in {elapsed:.0f} s; results: {os.path.relpath(out)}")
     if res.errors:
-        print(f"{len(res.errors)} scenario(s) failed: {', '.join(e['scenario'] for e in res.errors)}", file=sys.stderr)
+        failed = ", ".join(e["scenario"] for e in res.errors)
+        print(f"{len(res.errors)} scenario(s) failed: {failed}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,6 +9,17 @@ from jinja2 import DictLoader, Environment
 from jinja2.ext import Extension
 
 import jinja_bccache
+from jinja_bccache import _fingerprint
+
+
+@pytest.fixture(autouse=True)
+def _unreported():
+    """Undescribable values are logged once per process and kind: each test starts afresh."""
+    reported = set(_fingerprint._REPORTED)
+    _fingerprint._REPORTED.clear()
+    yield
+    _fingerprint._REPORTED.clear()
+    _fingerprint._REPORTED.update(reported)
 
 
 class NullCache(jinja_bccache.BytecodeCache):
@@ -83,9 +94,12 @@ def test_fingerprint_argument_replaces_the_computed_one(tmp_path):
     fixed = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), fingerprint="release-42")
     assert key_of(Environment(), fixed) == key_of(Environment(autoescape=True), fixed)
     by_callable = jinja_bccache.FileSystemBytecodeCache(
-        str(tmp_path), fingerprint=lambda env: "async" if env.is_async else "sync")
+        str(tmp_path), fingerprint=lambda env: "async" if env.is_async else "sync"
+    )
     assert key_of(Environment(), by_callable) == key_of(Environment(optimized=False), by_callable)
-    assert key_of(Environment(), by_callable) != key_of(Environment(enable_async=True), by_callable)
+    assert key_of(Environment(), by_callable) != key_of(
+        Environment(enable_async=True), by_callable
+    )
     bad = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), fingerprint=lambda env: 42)
     with pytest.raises(TypeError, match="fingerprint must be a str"):
         key_of(Environment(), bad)
@@ -95,7 +109,8 @@ def test_isolation_off_gives_jinjas_key(tmp_path):
     cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
     assert key_of(Environment(), cache) == cache.get_cache_key("t.html")
     assert key_of(Environment(), jinja_bccache.FileSystemBytecodeCache(str(tmp_path))) != (
-        cache.get_cache_key("t.html"))
+        cache.get_cache_key("t.html")
+    )
 
 
 def test_filter_registered_after_first_use_changes_the_key():
@@ -109,7 +124,8 @@ def test_autoescape_callable_is_resolved_per_template():
     env = Environment(autoescape=lambda name: name is not None and name.endswith(".html"))
     assert key_of(env, name="a.html") != key_of(env, name="a.txt")
     assert key_of(Environment(autoescape=True), name="a.html") != key_of(
-        Environment(autoescape=False), name="a.html")
+        Environment(autoescape=False), name="a.html"
+    )
 
 
 def test_subclass_of_our_base_is_isolated_by_default(tmp_path):
@@ -148,12 +164,16 @@ def test_registry_changes_against_jinjas_defaults():
 
 
 def test_flask_environment_is_describable(tmp_path, caplog):
-    flask = pytest.importorskip("flask")  # a listed test requirement; absent only outside dev/test.sh
+    flask = pytest.importorskip(
+        "flask"
+    )  # a listed test requirement; absent only outside dev/test.sh
 
     def app_env():
         app = flask.Flask("demo_app")
-        app.jinja_options = {**app.jinja_options,
-                             "bytecode_cache": jinja_bccache.FileSystemBytecodeCache(str(tmp_path))}
+        app.jinja_options = {
+            **app.jinja_options,
+            "bytecode_cache": jinja_bccache.FileSystemBytecodeCache(str(tmp_path)),
+        }
         return app.jinja_env
 
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
@@ -163,11 +183,7 @@ def test_flask_environment_is_describable(tmp_path, caplog):
 
 
 def test_environments_built_alike_share_one_computation(monkeypatch):
-    from jinja_bccache import _fingerprint
-
-    calls = []
-    original = _fingerprint.compute
-    monkeypatch.setattr(_fingerprint, "compute", lambda env: calls.append(env) or original(env))
+    calls = counting_compute(monkeypatch)
 
     def factory(offset):
         env = Environment(extensions=["jinja2.ext.i18n"])
@@ -200,3 +216,98 @@ def test_a_default_filter_replaced_by_an_equal_looking_object_changes_the_key():
     odd_name = Environment()
     odd_name.filters[1] = len  # a name that is not a str is looked at, not looked up
     assert key_of(odd_name) != plain
+
+
+def test_an_undescribable_kind_is_logged_once_per_process(caplog):
+    def per_request():
+        lock = threading.Lock()
+        env = Environment()
+        env.filters["locked"] = lambda s: (lock, s)[1]
+        return env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        for _ in range(5):
+            key_of(per_request())
+    assert len(caplog.records) == 1
+
+
+def test_an_undescribable_value_stands_in_for_itself_only():
+    """What can be described around an undescribable value still tells configurations apart:
+    two filters holding a lock, one shouting and one whispering, are not one configuration."""
+    lock = threading.Lock()
+    shout, whisper = Environment(), Environment()
+    shout.filters["f"] = lambda s: (lock, s.upper())[1]
+    whisper.filters["f"] = lambda s: (lock, s.lower())[1]
+    assert key_of(shout) != key_of(whisper)
+
+
+def counting_compute(monkeypatch):
+    """Counts the fingerprint computations, with no configuration known yet in this process."""
+    from jinja_bccache import _memo, _signature
+
+    monkeypatch.setattr(_memo, "SIGNATURES", _signature.SignatureTable())
+    calls = []
+    original = _fingerprint.compute
+    monkeypatch.setattr(_fingerprint, "compute", lambda env: calls.append(env) or original(env))
+    return calls
+
+
+def test_sandboxed_environments_built_alike_share_one_computation(monkeypatch):
+    from jinja2.sandbox import SandboxedEnvironment
+
+    calls = counting_compute(monkeypatch)
+    # each SandboxedEnvironment has operator tables of its own: described by content
+    keys = {key_of(SandboxedEnvironment()) for _ in range(5)}
+    assert len(keys) == 1 and len(calls) == 1
+
+
+def test_undefined_classes_made_per_node_are_one_configuration(monkeypatch, caplog):
+    from jinja2 import ChainableUndefined, StrictUndefined, Undefined
+
+    def create_undefined(node, base=Undefined):
+        class NodeUndefined(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.node = node
+
+        return NodeUndefined
+
+    calls = counting_compute(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        keys = {
+            key_of(Environment(undefined=create_undefined(threading.Lock()))) for _ in range(5)
+        }
+    assert len(keys) == 1 and len(calls) == 1 and not caplog.records
+    # what changes what folds still separates: the classes it derives from, its methods
+    others = {
+        key_of(Environment(undefined=create_undefined(None, base)))
+        for base in (StrictUndefined, ChainableUndefined)
+    }
+    assert len(others) == 2 and not others & keys
+
+
+def test_an_overlay_gets_its_own_fingerprint():
+    env = Environment()
+    key_of(env)
+    overlay = env.overlay(trim_blocks=True)
+    assert key_of(overlay) != key_of(env)
+    assert key_of(env.overlay()) == key_of(env)
+
+
+def test_the_memo_holds_no_reference_to_what_filters_are_bound_to():
+    import gc
+    import weakref
+
+    class Request:
+        pass
+
+    def handle():
+        request = Request()
+        env = Environment()
+        env.filters["here"] = lambda s: (request, s)[1]
+        key_of(env)
+        return weakref.ref(request)
+
+    alive = handle()
+    gc.collect()
+    assert alive() is None

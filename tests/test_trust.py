@@ -372,3 +372,20 @@ def test_from_string_with_lone_surrogates_renders_as_jinja_does(tmp_path):
     assert jinja_bccache.cached_from_string(env, LONE).render(x=1) == want
     stock = Environment(bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(str(tmp_path)))
     assert jinja_bccache.cached_from_string(stock, LONE).render(x=1) == want
+
+
+def test_an_attribute_the_application_adds_is_not_a_compile_input(tmp_path):
+    # a counter on the Environment changes at every compile: were it part of the fingerprint,
+    # every template would get a new key, and the cache would only ever miss
+    class Counting(Environment):
+        def compile(self, *args, **kwargs):
+            self.compiles = getattr(self, "compiles", 0) + 1
+            return super().compile(*args, **kwargs)
+
+    templates = {"a": "{{ 1 }}", "b": "{{ 2 }}"}
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    for _ in range(2):
+        env = Counting(loader=DictLoader(templates), bytecode_cache=cache)
+        assert [env.get_template(n).render() for n in templates] == ["1", "2"]
+    stats = cache.stats()
+    assert (stats["writes"], stats["hits"]) == (2, 2), stats

@@ -2,7 +2,7 @@ import typing as t
 
 from ._bucket import BYTES_LIKE, Bucket
 from ._core import jinja_bccache, native
-from ._fingerprint import key_suffix
+from ._memo import key_suffix
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment

@@ -1,44 +1,38 @@
 """The environment fingerprint: a digest of everything that changes the code an Environment
 compiles, so that one cache shared by differently configured Environments (or Jinja
-versions) never serves code compiled for another.
+versions, or releases of the application) never serves code compiled for another.
 
-What goes in, and why, is listed in ``docs/isolation.md``. The digest must be identical in
-every process with the same configuration, whatever ``PYTHONHASHSEED``: values are spelled
-with ``repr`` of plain data only, sets and dicts are sorted, and functions and classes are
-identified by module, qualified name and a digest of their code, never by ``id()``, ``hash()``
-or a default ``repr``.
+What goes in, and why, is listed in ``docs/isolation.md``. Values are described by
+:mod:`._describe`, the helpers application functions call by :mod:`._callgraph`; the
+fingerprint is memoized per Environment by :mod:`._memo`.
 """
 
-import enum
-import functools
 import hashlib
-import itertools
-import os
+import operator
 import sys
 import types
 import typing as t
 import warnings
-import weakref
 
 import jinja2
-from jinja2.defaults import DEFAULT_POLICIES
+from jinja2.defaults import DEFAULT_NAMESPACE, DEFAULT_POLICIES
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.tests import TESTS as DEFAULT_TESTS
+from jinja2.utils import _PassArg
 
-from ._native import registry_changes
+from ._callgraph import describe_callees
+from ._describe import DECLARED, PROCESS_NONCE, Describer, qualname
+from ._native import changes as native_changes
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 #: Bumped when what the fingerprint covers changes, so old entries are not served.
-SCHEME = "jinja-bccache-fingerprint-1"
+SCHEME = "jinja-bccache-fingerprint-2"
 
-#: The protocol by which a filter, test, extension, policy value or any other object tells the
-#: fingerprint what it is: a ``str`` attribute, or a method returning one.
-DECLARED = "__jinja_bccache_fingerprint__"
-
-#: Settings read by the lexer and the code generator (shared/docs: "What changes the code").
-_ENVIRONMENT_ATTRS = (
+#: Settings read by the lexer and the code generator (shared/docs: "What changes the code"):
+#: those Environment.__init__ sets on the instance, then those the sandbox sets on its class.
+_INSTANCE_ATTRS = (
     "block_start_string",
     "block_end_string",
     "variable_start_string",
@@ -53,240 +47,257 @@ _ENVIRONMENT_ATTRS = (
     "keep_trailing_newline",
     "is_async",
     "optimized",
-    "sandboxed",
     "finalize",
     "undefined",
-    "code_generator_class",
-    "intercepted_binops",
-    "intercepted_unops",
 )
+_CLASS_ATTRS = ("sandboxed", "code_generator_class", "intercepted_binops", "intercepted_unops")
+ENVIRONMENT_ATTRS = _INSTANCE_ATTRS + _CLASS_ATTRS
+
+# Fetched at once from the instance dict, they cost a third of as many getattr() calls.
+_instance_attrs = operator.itemgetter(*_INSTANCE_ATTRS)
+
+
+def settings(environment: "Environment") -> t.Tuple[t.Any, ...]:
+    """The values of :data:`ENVIRONMENT_ATTRS`, in its order."""
+    try:
+        values: t.Tuple[t.Any, ...] = _instance_attrs(environment.__dict__)
+    except KeyError:  # a subclass that keeps some of them elsewhere
+        values = tuple([getattr(environment, name, None) for name in _INSTANCE_ATTRS])
+    return values + tuple([getattr(environment, name, None) for name in _CLASS_ATTRS])
+
 
 #: Registries that start as Jinja's defaults; only what differs from them is described.
-_REGISTRIES = (
+REGISTRIES = (
     ("filters", DEFAULT_FILTERS),
     ("tests", DEFAULT_TESTS),
     ("policies", DEFAULT_POLICIES),
 )
 
-#: Modules whose code is pinned by the Jinja and Python versions already in the fingerprint,
-#: so their functions and classes are identified by name alone.
-_PINNED_ROOTS = frozenset(sys.stdlib_module_names) | {"jinja2", "markupsafe", "builtins"}
+_REGISTRY_DEFAULTS = [defaults for _, defaults in REGISTRIES]
 
-#: Stands for values that cannot be described stably: entries then stay in this process.
-_PROCESS_NONCE = os.urandom(16).hex()
+#: Jinja's default policies as they were at import. Every Environment shares the default
+#: ``json.dumps_kwargs`` dict: changed in place, it changes them all, and is described.
+_PRISTINE_POLICIES = {k: dict(v) if type(v) is dict else v for k, v in DEFAULT_POLICIES.items()}
 
-_PLAIN = (type(None), bool, int, float, complex, str, bytes)
-_PLAIN_TYPES = frozenset(_PLAIN)
+
+def shared_defaults() -> t.Tuple[t.Any, ...]:
+    """What the default policies that are containers hold now (for the signatures, which
+    name the rest of Jinja's defaults by identity, through :func:`changes`)."""
+    return tuple(_SHARED_DEFAULT["json.dumps_kwargs"].items())
+
+
+_SHARED_DEFAULT = DEFAULT_POLICIES
+
+
+#: The globals every Environment starts with (the sandbox replaces ``range`` with its own).
+DEFAULT_GLOBALS: t.Dict[str, t.Any] = DEFAULT_NAMESPACE
+
+#: Where the memo keeps an Environment's fingerprint (see _memo.py): not a setting.
+MEMO_ATTR = "_jinja_bccache_fingerprint"
 
 #: Names under which templates compiled from strings are cached (see _from_string.py). They
 #: start with a NUL byte, which no loader's template name contains.
 FROM_STRING_NAME = "\x00from_string:"
 
+#: What may run at compile time with the Environment in hand, and so read its globals.
+_RECEIVES_ENVIRONMENT = (_PassArg.environment, _PassArg.eval_context)
 
-class Unstable(Exception):
-    """A value that has no stable description across processes."""
-
-
-def _qualname(obj: t.Any) -> str:
-    return f"{getattr(obj, '__module__', None)}:{getattr(obj, '__qualname__', None)}"
-
-
-def _pinned(obj: t.Any) -> bool:
-    module = getattr(obj, "__module__", None) or ""
-    return module.split(".")[0] in _PINNED_ROOTS
-
-
-class _Describer:
-    """Turns a value into nested tuples of plain data, recursively."""
-
-    def __init__(self) -> None:
-        self._active: t.Set[int] = set()
-
-    def __call__(self, obj: t.Any) -> t.Any:
-        if isinstance(obj, _PLAIN):
-            # str subclasses (Markup) keep their type: it changes how values are escaped
-            return (type(obj).__name__, obj) if type(obj) not in _PLAIN else obj
-        if id(obj) in self._active:
-            return ("cycle", _qualname(obj))
-        self._active.add(id(obj))
-        try:
-            return self._describe(obj)
-        finally:
-            self._active.discard(id(obj))
-
-    def _describe(self, obj: t.Any) -> t.Any:
-        if type(obj) in weakref.ProxyTypes or isinstance(obj, weakref.ref):
-            # A back-reference (Flask's JSON provider holds a proxy to its app): what it
-            # points to is the application, whose state does not shape compiled code.
-            # type(), not isinstance(): a proxy forwards __class__ to its referent.
-            return ("weakref", type(obj).__name__)
-        declared = getattr(obj, DECLARED, None)
-        # On a class, a declaring *method* is for its instances; the class is described below.
-        if declared is not None and not (isinstance(obj, type) and callable(declared)):
-            if callable(declared):
-                declared = declared()
-            if not isinstance(declared, str):
-                raise Unstable(f"{DECLARED} of {obj!r} is not a str")
-            return ("declared", _qualname(type(obj)), declared)
-        if isinstance(obj, str):
-            return (_qualname(type(obj)), str(obj))
-        if isinstance(obj, enum.Enum):
-            return ("enum", _qualname(type(obj)), obj.name)
-        if isinstance(obj, (tuple, list)):
-            return (type(obj).__name__, tuple(self(v) for v in obj))
-        if isinstance(obj, (set, frozenset)):
-            return (type(obj).__name__, tuple(sorted((self(v) for v in obj), key=repr)))
-        if isinstance(obj, dict):
-            items = ((self(k), self(v)) for k, v in obj.items())
-            return ("dict", tuple(sorted(items, key=repr)))
-        if isinstance(obj, types.CodeType):
-            return self._code(obj)
-        if isinstance(obj, types.FunctionType):
-            return self._function(obj)
-        if isinstance(obj, types.MethodType):
-            return ("method", self(obj.__func__), self._instance(obj.__self__))
-        if isinstance(obj, functools.partial):
-            return ("partial", self(obj.func), self(obj.args), self(obj.keywords))
-        if isinstance(obj, type):
-            return self._class(obj)
-        if isinstance(obj, types.ModuleType):
-            return ("module", obj.__name__)
-        if isinstance(obj, (types.BuiltinFunctionType, types.MethodDescriptorType,
-                            types.WrapperDescriptorType, types.MethodWrapperType)):
-            owner = getattr(obj, "__self__", None)
-            bound = None if owner is None or isinstance(owner, types.ModuleType) else self(owner)
-            return ("builtin", _qualname(obj), getattr(obj, "__name__", None), bound)
-        if isinstance(obj, (staticmethod, classmethod, property)):
-            parts = (obj.__func__,) if not isinstance(obj, property) else (obj.fget, obj.fset)
-            return (type(obj).__name__, tuple(self(p) for p in parts))
-        return self._instance(obj)
-
-    def _code(self, code: types.CodeType) -> t.Any:
-        # File names and line numbers are left out: moving a function does not change it.
-        return (
-            "code",
-            code.co_code,
-            tuple(self(c) for c in code.co_consts),
-            code.co_names,
-            code.co_varnames,
-            code.co_freevars,
-            code.co_cellvars,
-            code.co_flags,
-            code.co_argcount,
-            code.co_posonlyargcount,
-            code.co_kwonlyargcount,
-        )
-
-    def _function(self, fn: types.FunctionType) -> t.Any:
-        pass_arg = self(getattr(fn, "jinja_pass_arg", None))
-        if _pinned(fn):
-            return ("function", _qualname(fn), pass_arg)
-        closure = tuple(self(cell.cell_contents) for cell in fn.__closure__ or ())
-        return (
-            "function",
-            _qualname(fn),
-            self._code(fn.__code__),
-            self(fn.__defaults__),
-            self(fn.__kwdefaults__),
-            closure,
-            pass_arg,
-        )
-
-    def _class(self, cls: type) -> t.Any:
-        if _pinned(cls):
-            return ("class", _qualname(cls))
-        # Behaviour lives in the methods. Plain class data is left out: the settings that
-        # matter are read from the Environment itself, and counters or registries kept on a
-        # class must not change the fingerprint.
-        body = {
-            name: value
-            for name, value in vars(cls).items()
-            if isinstance(value, (types.FunctionType, staticmethod, classmethod, property, type))
-        }
-        return ("class", _qualname(cls), tuple(self(b) for b in cls.__bases__), self(body))
-
-    def _instance(self, obj: t.Any) -> t.Any:
-        state = getattr(obj, "__dict__", None)
-        if state is None:
-            raise Unstable(f"cannot describe {type(obj).__qualname__} object {obj!r:.80}")
-        return ("instance", self(type(obj)), self(state))
+#: Kinds of undescribable values already logged: one warning per process, not per Environment.
+_REPORTED: t.Set[t.Tuple[str, str]] = set()
 
 
 def _same(value: t.Any, default: t.Any) -> bool:
     if value is default:
         return True
     # policies hold plain data (a copied dict compares equal); filters and tests are functions
-    return isinstance(default, (*_PLAIN, dict, tuple)) and type(value) is type(default) and value == default
+    return (
+        isinstance(default, (str, int, float, type(None), dict, tuple))
+        and type(value) is type(default)
+        and value == default
+    )
+
+
+def receives_environment(value: t.Any) -> bool:
+    """A filter, test or finalize that Jinja calls with the Environment (or the eval context,
+    which holds it): folded at compile time, it can read ``env.globals``."""
+    try:
+        return getattr(value, "jinja_pass_arg", None) in _RECEIVES_ENVIRONMENT
+    except Exception:  # an object whose attribute lookup fails: Jinja would fail on it too
+        return False
+
+
+Changes = t.List[t.List[t.Tuple[t.Any, t.Any]]]
+
+
+def changes(environment: "Environment") -> Changes:
+    """For each of :data:`REGISTRIES`, the entries that are not the very object Jinja's
+    default holds under that name (Jinja's defaults are never described)."""
+    return native_changes(
+        [environment.filters, environment.tests, environment.policies], _REGISTRY_DEFAULTS
+    )
+
+
+def reads_globals(environment: "Environment", changed: t.Optional[Changes] = None) -> bool:
+    """Whether the Environment's globals can change its compiled code (see the rule in
+    ``docs/isolation.md``): an application filter, test or finalize receives it."""
+    finalize = environment.finalize
+    if finalize is not None and receives_environment(finalize):
+        return True
+    for pairs in (changed or changes(environment))[:2]:  # filters and tests
+        for _, value in pairs:
+            try:
+                passes = getattr(value, "jinja_pass_arg", None)
+            except Exception:  # an object whose attribute lookup fails: not marked
+                continue
+            if passes is _PassArg.environment or passes is _PassArg.eval_context:
+                return True
+    return False
 
 
 _BASELINE_ATTRS: t.Optional[t.FrozenSet[str]] = None
 
+#: extended_attrs() by the names an Environment's attributes have, in order, and its
+#: extensions' classes: Environments built alike have the same, and this costs a fifth of
+#: computing them.
+_EXTENDED: t.Dict[t.Tuple[t.Any, ...], t.List[str]] = {}
 
-def _baseline_attrs() -> t.FrozenSet[str]:
-    """The attributes a plain Environment has; the rest were added by extensions' extend()."""
+
+def extended_attrs(environment: "Environment") -> t.List[str]:
+    """Attributes that extensions add with ``Environment.extend()`` and read while parsing
+    (i18n's ``newstyle_gettext``): those not every Environment has that an extension's code
+    reads by name. Other attributes a subclass or an application adds (a counter, a link to
+    the application) are not compile inputs: counting them would give a new fingerprint, and
+    so a miss, whenever one changes."""
     global _BASELINE_ATTRS
-    if _BASELINE_ATTRS is None:
-        _BASELINE_ATTRS = frozenset(vars(jinja2.Environment()))
-    return _BASELINE_ATTRS
+    names = tuple(environment.__dict__)
+    extension_types = tuple(type(ext) for ext in environment.extensions.values())
+    key = (names, extension_types)
+    found = _EXTENDED.get(key)
+    if found is None:
+        if _BASELINE_ATTRS is None:
+            # An overlay's link to its parent is not a setting: its settings are its own.
+            _BASELINE_ATTRS = frozenset(vars(jinja2.Environment())) | {
+                MEMO_ATTR,
+                "linked_to",
+                "overlayed",
+            }
+        read = _names_read_by(extension_types)
+        if len(_EXTENDED) >= 64:
+            _EXTENDED.clear()
+        found = _EXTENDED[key] = sorted((set(names) - _BASELINE_ATTRS) & read)
+    return found
+
+
+def _names_read_by(classes: t.Iterable[type]) -> t.FrozenSet[str]:
+    """Every name the methods of ``classes`` (and their bases) refer to as attributes or
+    globals, nested functions included."""
+    found: t.Set[str] = set()
+    for cls in classes:
+        for klass in cls.__mro__[:-1]:  # not object
+            for value in vars(klass).values():
+                code = getattr(getattr(value, "__func__", value), "__code__", None)
+                if isinstance(code, types.CodeType):
+                    _code_names(code, found)
+    return frozenset(found)
+
+
+def _code_names(code: types.CodeType, found: t.Set[str]) -> None:
+    found.update(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _code_names(const, found)
 
 
 def compute(environment: "Environment") -> str:
     """The fingerprint of an Environment, without the template-dependent autoescape part."""
-    describe = _Describer()
+    describe = Describer()
     parts: t.List[t.Tuple[str, t.Any]] = [
         ("scheme", SCHEME),
         ("jinja", _jinja_version()),
         ("python", (sys.implementation.cache_tag, tuple(sys.version_info[:3]))),
     ]
-    unstable: t.List[str] = []
+    unstable: t.List[t.Tuple[str, str, str]] = []
 
-    def add(label: str, value: t.Any) -> None:
+    def add(label: str, value: t.Any, factory_data: bool = False) -> None:
+        seen = len(describe.stand_ins)
+        describe.factory_data = factory_data
         try:
             parts.append((label, describe(value)))
-        except Unstable as exc:
-            unstable.append(f"{label}: {exc}")
-            parts.append((label, ("process", _PROCESS_NONCE)))
         except RecursionError:
-            unstable.append(f"{label}: nested too deeply")
-            parts.append((label, ("process", _PROCESS_NONCE)))
+            unstable.append((label, "RecursionError", "nested too deeply"))
+            parts.append((label, ("process", PROCESS_NONCE)))
+        finally:
+            describe.factory_data = False
+        unstable.extend((label, kind, message) for kind, message in describe.stand_ins[seen:])
 
     add("class", type(environment))
-    for name in _ENVIRONMENT_ATTRS:
-        add(name, getattr(environment, name, None))
-    for name, defaults in _REGISTRIES:
+    for name in ENVIRONMENT_ATTRS:
+        # The Undefined class is where factories put per-call data (see docs/isolation.md).
+        add(name, getattr(environment, name, None), factory_data=name == "undefined")
+    for name, defaults in REGISTRIES:
         # Most of a registry is Jinja's own entries, pinned by the Jinja version: describing
         # only the changes keeps the fingerprint fast enough for an Environment per request.
         registry = getattr(environment, name)
-        changed = {k: v for k, v in registry.items() if k not in defaults or not _same(v, defaults[k])}
+        pristine = _PRISTINE_POLICIES if name == "policies" else defaults
+        changed = {
+            k: v for k, v in registry.items() if k not in defaults or not _same(v, pristine[k])
+        }
         add(name, (tuple(sorted(k for k in defaults if k not in registry)), changed))
+    if reads_globals(environment):
+        add("globals", _changes(environment.globals, DEFAULT_GLOBALS))
     if not callable(environment.autoescape):
         add("autoescape", environment.autoescape)
-    for ext in sorted(environment.extensions.values(), key=lambda e: (e.priority, _qualname(type(e)))):
-        label = f"extension {_qualname(type(ext))}"
+    extensions = environment.extensions.values()
+    for ext in sorted(extensions, key=lambda e: (e.priority, qualname(type(e)))):
+        label = f"extension {qualname(type(ext))}"
         if hasattr(ext, DECLARED):
             add(label, (ext, ext.priority))
         else:
             # its own settings; the Environment it points back to is described already
             state = {k: v for k, v in vars(ext).items() if k != "environment"}
             add(label, (type(ext), ext.priority, state))
-    # Attributes that extensions add with Environment.extend() and read while parsing
-    # (i18n's newstyle_gettext); callables among them are runtime hooks, not compile inputs.
-    for name in sorted(set(vars(environment)) - _baseline_attrs()):
+    for name in extended_attrs(environment):
         value = getattr(environment, name)
-        if not callable(value):
+        if not callable(value):  # callables among them are runtime hooks, not compile inputs
             add(f"extended {name}", value)
+    # Last: the helpers of every application function described above, filters and tests,
+    # methods of the Environment and Undefined classes, extensions' parse methods.
+    seen = len(describe.stand_ins)
+    try:
+        parts.append(("helpers", describe_callees(describe)))
+    except RecursionError:
+        unstable.append(("helpers", "RecursionError", "nested too deeply"))
+        parts.append(("helpers", ("process", PROCESS_NONCE)))
+    unstable.extend(("helpers", kind, message) for kind, message in describe.stand_ins[seen:])
 
     if unstable:
-        import logging  # on first use, not at import: see src/pylog.rs
-
-        logging.getLogger("jinja_bccache.isolation").warning(
-            "the bytecode of %r is cached for this process only: %s. Make the values "
-            "describable (%s), or pass fingerprint= to the cache",
-            environment,
-            "; ".join(unstable),
-            DECLARED,
-        )
+        _report(environment, unstable)
     return hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _changes(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Any:
+    changed = {k: v for k, v in registry.items() if defaults.get(k, registry) is not v}
+    return (tuple(sorted(k for k in defaults if k not in registry)), changed)
+
+
+def _report(environment: "Environment", unstable: t.List[t.Tuple[str, str, str]]) -> None:
+    new: t.Dict[t.Tuple[str, str], str] = {}
+    for label, kind, message in unstable:
+        if (label, kind) not in _REPORTED:
+            new.setdefault((label, kind), message)
+    if not new:
+        return
+    _REPORTED.update(new)
+    import logging  # on first use, not at import: see src/pylog.rs
+
+    logging.getLogger("jinja_bccache.isolation").warning(
+        "the bytecode of %r is cached for this process only: %s. Make the values "
+        "describable (%s), or pass fingerprint= to the cache. Logged once per process "
+        "for each kind of value",
+        environment,
+        "; ".join(f"{label}: {message}" for (label, _), message in new.items()),
+        DECLARED,
+    )
 
 
 _JINJA_VERSION: t.Optional[str] = None
@@ -310,130 +321,3 @@ def _jinja_version() -> str:
                 version = "unknown"
         _JINJA_VERSION = version
     return _JINJA_VERSION
-
-
-def _token(env: "Environment") -> t.Tuple[t.Any, ...]:
-    """Cheap to build, and changes with the usual late edits of an Environment (a filter or
-    test registered, autoescape or async switched, a policy added)."""
-    return (
-        env.autoescape,
-        env.is_async,
-        env.finalize,
-        env.undefined,
-        len(env.filters),
-        len(env.tests),
-        len(env.extensions),
-        len(env.policies),
-    )
-
-
-class _Signature:
-    """What an Environment is made of, by identity: equal for Environments built from the same
-    objects (Jinja's default filters, one app's filter functions, the same extension
-    classes), so an application that builds an Environment per request or per job computes
-    the fingerprint once, not per Environment. Objects are held, so their ids stay theirs;
-    within one process an object is assumed not to change once an Environment uses it."""
-
-    def __init__(self) -> None:
-        self.held: t.List[t.Any] = []
-
-    def ident(self, value: t.Any) -> t.Any:
-        kind = type(value)
-        if kind in _PLAIN_TYPES:
-            return value
-        if kind is types.FunctionType:
-            # A factory makes a new function object per Environment (lambdas, closures) from
-            # the same code: identify it by what it is made of.
-            closure = tuple(self.ident(cell.cell_contents) for cell in value.__closure__ or ())
-            return ("function", self.ident(value.__code__), self.ident(value.__defaults__),
-                    self.ident(value.__kwdefaults__), closure,
-                    self.ident(getattr(value, "jinja_pass_arg", None)))
-        if kind is types.MethodType:
-            return ("method", self.ident(value.__func__), self.ident(value.__self__))
-        self.held.append(value)
-        return id(value)
-
-    def of(self, env: "Environment") -> t.Tuple[t.Any, ...]:
-        ident = self.ident
-        parts: t.List[t.Any] = [ident(type(env))]
-        # map() fetches the attributes in C; most are plain values that identify themselves
-        values = map(getattr, itertools.repeat(env), _ENVIRONMENT_ATTRS, itertools.repeat(None))
-        parts.extend([v if type(v) in _PLAIN_TYPES else ident(v) for v in values])
-        if not callable(env.autoescape):
-            parts.append(ident(env.autoescape))
-        for name, defaults in _REGISTRIES:
-            # Only what is not Jinja's own entry, in insertion order: building this must stay
-            # much cheaper than compute(), and registries are mostly Jinja's defaults.
-            registry = getattr(env, name)
-            changed = registry_changes(registry, defaults)
-            parts.append(tuple((k, ident(v)) for k, v in changed))
-            if len(registry) - len(changed) != len(defaults):  # some default was removed
-                parts.append(tuple(sorted(k for k in defaults if k not in registry)))
-        for ext in env.extensions.values():
-            state = tuple((k, ident(v)) for k, v in vars(ext).items() if k != "environment")
-            parts.append((ident(type(ext)), ext.priority, state))
-        for name in sorted(vars(env).keys() - _baseline_attrs()):
-            value = getattr(env, name)
-            if not callable(value):
-                parts.append((name, ident(value)))
-        return tuple(parts)
-
-
-class Memo:
-    """Fingerprints memoized per Environment object, re-validated by :func:`_token`, and
-    shared by Environments with the same :class:`_Signature`.
-
-    Keyed by ``id()`` with a weak reference to check identity, so it neither keeps
-    Environments alive nor confuses one with a later object at the same address.
-    """
-
-    #: Distinct configurations remembered by signature; past this the table starts afresh.
-    MAX_SIGNATURES = 256
-
-    def __init__(self) -> None:
-        self._entries: t.Dict[int, t.Tuple["weakref.ref[Environment]", t.Tuple[t.Any, ...], str]] = {}
-        self._by_signature: t.Dict[t.Tuple[t.Any, ...], t.Tuple[str, t.List[t.Any]]] = {}
-
-    def get(self, env: "Environment") -> str:
-        entry = self._entries.get(id(env))
-        token = _token(env)
-        if entry is not None and entry[0]() is env and entry[1] == token:
-            return entry[2]
-        fingerprint = self._by_configuration(env)
-        ident = id(env)
-
-        def forget(_: object) -> None:
-            self._entries.pop(ident, None)
-
-        self._entries[ident] = (weakref.ref(env, forget), token, fingerprint)
-        return fingerprint
-
-    def _by_configuration(self, env: "Environment") -> str:
-        signature = _Signature()
-        try:
-            key = signature.of(env)
-            known = self._by_signature.get(key)
-        except Exception:  # an unhashable or odd value: just compute
-            return compute(env)
-        if known is not None:
-            return known[0]
-        fingerprint = compute(env)
-        if len(self._by_signature) >= self.MAX_SIGNATURES:
-            self._by_signature.clear()
-        self._by_signature[key] = (fingerprint, signature.held)
-        return fingerprint
-
-
-MEMO = Memo()
-
-
-def key_suffix(environment: "Environment", name: t.Optional[str]) -> str:
-    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
-    fingerprint = MEMO.get(environment)
-    autoescape = environment.autoescape
-    if callable(autoescape):
-        # resolved per template name, as the compiler does (from_string passes None)
-        if name is not None and name.startswith(FROM_STRING_NAME):
-            name = None
-        return f"{fingerprint}/{bool(autoescape(name))}"
-    return fingerprint

@@ -6,7 +6,8 @@ import typing as t
 
 from jinja2 import Environment, nodes
 
-from ._fingerprint import FROM_STRING_NAME, key_suffix
+from ._fingerprint import FROM_STRING_NAME
+from ._memo import key_suffix
 
 if t.TYPE_CHECKING:
     from jinja2 import Template

@@ -5,6 +5,7 @@ import typing as t
 __version__: str
 
 __all__ = [
+    "__version__",
     "Counters",
     "FsStore",
     "McStore",
@@ -12,12 +13,14 @@ __all__ = [
     "MemcachedError",
     "check_memcached_key",
     "cache_key",
+    "changes",
     "configure",
     "memory_cache_clear",
     "memory_cache_info",
-    "registry_changes",
     "seal",
     "set_memory_cache",
+    "snapshot",
+    "unchanged",
     "unseal",
     "entry_dump",
     "entry_load",
@@ -32,13 +35,18 @@ def entry_dump(checksum: object, code: t.Any) -> bytes: ...
 def set_memory_cache(max_bytes: int) -> int: ...
 def memory_cache_info() -> t.Tuple[int, int, int]: ...
 def memory_cache_clear() -> None: ...
-def registry_changes(
-    registry: t.Dict[t.Any, t.Any], defaults: t.Dict[t.Any, t.Any]
-) -> t.List[t.Tuple[t.Any, t.Any]]: ...
+def changes(
+    registries: t.List[t.Dict[t.Any, t.Any]], defaults: t.List[t.Dict[t.Any, t.Any]]
+) -> t.List[t.List[t.Tuple[t.Any, t.Any]]]: ...
+def snapshot(
+    state: t.Dict[str, t.Any], skip: str, containers: t.List[t.Any]
+) -> t.Tuple[t.Any, ...]: ...
+def unchanged(state: t.Dict[str, t.Any], snapshot: t.Optional[t.Tuple[t.Any, ...]]) -> bool: ...
 def seal(entry: bytes, key: str, secret: t.Optional[bytes]) -> bytes: ...
 def unseal(
     entry: bytes, key: str, secret: t.Optional[bytes], accept_plain: bool, place: str
 ) -> t.Optional[bytes]: ...
+
 @t.final
 class FsStore:
     def __new__(

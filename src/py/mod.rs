@@ -8,8 +8,8 @@ mod keys;
 mod loading;
 mod memcached_client;
 mod memcached_store;
+mod memo;
 mod memory;
-mod registry;
 mod sealing;
 
 pub use memcached_client::MemcachedError;
@@ -38,6 +38,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
-    m.add_function(wrap_pyfunction!(registry::registry_changes, m)?)?;
+    m.add_function(wrap_pyfunction!(memo::changes, m)?)?;
+    m.add_function(wrap_pyfunction!(memo::snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(memo::unchanged, m)?)?;
     Ok(())
 }

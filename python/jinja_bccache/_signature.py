@@ -1,0 +1,309 @@
+"""The identity signature of an Environment: what it is made of, named by object identity
+within this process, so that Environments built alike (an Environment per request or per job,
+from one factory) find their fingerprint already computed instead of computing it again.
+
+Two Environments with equal signatures have equal fingerprints: whatever the fingerprint
+describes by value is named here by the object that holds it, or by that object's parts when
+a factory makes new objects from the same parts per Environment (a closure per Environment,
+the sandbox's operator tables, dbt's Undefined class per node). Within one process an object
+is assumed not to change once an Environment uses it, except where the memo's revalidation
+looks (see _memo.py).
+
+Objects are named by ``id()`` and watched by weak references, never held: the table forgets
+a signature as soon as an object it names is freed, before its id can be reused. An object
+that can be neither named by value nor watched makes the signature unavailable, and the
+fingerprint is then computed for that Environment.
+"""
+
+import functools
+import types
+import typing as t
+import weakref
+
+from ._describe import BEHAVIOUR, DECLARED, LARGE, PLAIN_TYPES, is_factory_datum, pinned
+from ._fingerprint import (
+    DEFAULT_GLOBALS,
+    ENVIRONMENT_ATTRS,
+    REGISTRIES,
+    Changes,
+    settings,
+    shared_defaults,
+)
+from ._native import changes as native_changes
+
+if t.TYPE_CHECKING:
+    from jinja2 import Environment
+
+#: Unbound methods of built-in types (``str.upper`` as a filter) cannot be watched; like the
+#: fingerprint, the signature names them.
+_NAMED: t.Tuple[type, ...] = (
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+)
+
+_UNDEFINED = ENVIRONMENT_ATTRS.index("undefined")
+
+#: Dicts up to this size are named by what they hold in a shallow signature.
+_SMALL = 16
+
+
+class NoShortcut(Exception):
+    """An object the signature can neither name by value nor watch."""
+
+
+class Signature:
+    """Builds the signature of an Environment with :meth:`of`; :attr:`watched` are then the
+    objects it names by identity."""
+
+    def __init__(self) -> None:
+        self.watched: t.List[t.Any] = []
+        self._active: t.Set[int] = set()
+        self._factory = False
+
+    def ident(self, value: t.Any) -> t.Any:
+        kind = type(value)
+        if kind in PLAIN_TYPES:
+            if kind in (str, bytes) and len(value) > LARGE:
+                raise NoShortcut("a large value")  # not copied into the table
+            return value
+        composite = self._composites.get(kind)
+        if composite is None:
+            for base in (str, bytes, int, float, complex):
+                if isinstance(value, base):  # Markup, IntEnum...: immutable data of a type
+                    return (self.watch(kind), self.ident(t.cast(t.Any, base)(value)))
+            if self._factory and isinstance(value, type) and not pinned(value):
+                composite = Signature._shape
+            else:
+                return self.watch(value)
+        # Only what is made of other values can refer back to itself (a recursive closure,
+        # the __class__ cell of a method using super()).
+        if id(value) in self._active:
+            return ("cycle",)
+        self._active.add(id(value))
+        try:
+            return composite(self, value)
+        finally:
+            self._active.discard(id(value))
+
+    def _method(self, value: types.MethodType) -> t.Any:
+        return ("method", self.ident(value.__func__), self.ident(value.__self__))
+
+    def _dict(self, value: t.Mapping[t.Any, t.Any]) -> t.Any:
+        return ("dict", tuple([(self.ident(k), self.ident(v)) for k, v in value.items()]))
+
+    def _sequence(self, value: t.Sequence[t.Any]) -> t.Any:
+        return (type(value).__name__, tuple([self.ident(v) for v in value]))
+
+    def _set(self, value: t.AbstractSet[t.Any]) -> t.Any:
+        return (type(value).__name__, frozenset([self.ident(v) for v in value]))
+
+    def _partial(self, value: "functools.partial[t.Any]") -> t.Any:
+        return (
+            "partial",
+            self.ident(value.func),
+            self.ident(value.args),
+            self.ident(value.keywords),
+        )
+
+    def _wrapper(self, value: t.Any) -> t.Any:
+        return (type(value).__name__, self.ident(value.__func__))
+
+    def _property(self, value: property) -> t.Any:
+        return ("property", self.ident(value.fget), self.ident(value.fset))
+
+    def watch(self, value: t.Any) -> t.Any:
+        if type(value).__weakrefoffset__:
+            self.watched.append(value)
+            return id(value)
+        if isinstance(value, _NAMED):
+            names = (getattr(value, "__qualname__", None), getattr(value, "__name__", None))
+            return ("named", *names)
+        raise NoShortcut(type(value).__qualname__)
+
+    def _function(self, fn: types.FunctionType) -> t.Any:
+        # A factory makes a new function object per Environment (lambdas, closures) from
+        # the same code: identify it by what it is made of.
+        return (
+            "function",
+            fn.__module__,
+            fn.__qualname__,
+            self.watch(fn.__code__),
+            self.ident(fn.__defaults__),
+            self.ident(fn.__kwdefaults__),
+            tuple(self._cell(cell) for cell in fn.__closure__ or ()),
+            self.ident(fn.__dict__) if fn.__dict__ else None,
+        )
+
+    def _cell(self, cell: "types.CellType") -> t.Any:
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            return ("empty",)
+        if self._factory and is_factory_datum(value):
+            return ("datum", self.watch(type(value)))  # as the fingerprint: by type only
+        return self.ident(value)
+
+    def _shape(self, cls: type) -> t.Any:
+        """A class made by a factory, by what it is made of (see _describe.Describer._cell)."""
+        members = vars(cls)
+        body = tuple(
+            (name, self.ident(member))
+            for name, member in members.items()
+            if isinstance(member, BEHAVIOUR)
+        )
+        return (
+            "shape",
+            cls.__module__,
+            cls.__qualname__,
+            tuple(self.ident(base) for base in cls.__bases__),
+            body,
+            self.ident(members.get(DECLARED)),
+        )
+
+    def of(
+        self, env: "Environment", reads_globals: bool, changed: Changes, extended: t.List[str]
+    ) -> t.Tuple[t.Any, ...]:
+        """The signature; ``changed`` and ``extended`` as :func:`_fingerprint.changes` and
+        :func:`_fingerprint.extended_attrs` give them (the memo needs them too)."""
+        ident = self.ident
+        parts: t.List[t.Any] = [ident(type(env)), reads_globals, shared_defaults()]
+        values = list(settings(env))
+        undefined = values[_UNDEFINED]
+        values[_UNDEFINED] = None
+        parts.extend([v if type(v) in PLAIN_TYPES else ident(v) for v in values])
+        self._factory = True
+        try:
+            parts.append(ident(undefined))
+        finally:
+            self._factory = False
+        if not callable(env.autoescape):
+            parts.append(ident(env.autoescape))
+        registries = [
+            (getattr(env, name), defaults, pairs)
+            for (name, defaults), pairs in zip(REGISTRIES, changed)
+        ]
+        if reads_globals:
+            registries.append(
+                (env.globals, DEFAULT_GLOBALS, native_changes([env.globals], [DEFAULT_GLOBALS])[0])
+            )
+        for registry, defaults, pairs in registries:
+            # Only what is not Jinja's own entry, in insertion order: building this must stay
+            # much cheaper than compute(), and registries are mostly Jinja's defaults.
+            parts.append(tuple([(k, ident(v)) for k, v in pairs]))
+            if len(registry) - len(pairs) != len(defaults):  # some default was removed
+                parts.append(_removed(registry, defaults))
+        for ext in env.extensions.values():
+            state = tuple([(k, ident(v)) for k, v in vars(ext).items() if k != "environment"])
+            parts.append((ident(type(ext)), ext.priority, state))
+        for name in extended:
+            value = getattr(env, name)
+            if not callable(value):
+                parts.append((name, ident(value)))
+        return tuple(parts)
+
+    def shallow(
+        self, env: "Environment", reads_globals: bool, changed: Changes, extended: t.List[str]
+    ) -> t.Tuple[t.Any, ...]:
+        """The signature by identity, of the very objects the Environment holds (but small dicts
+        such as the sandbox's operator tables by what they hold, and a factory-made Undefined
+        class by what it is made of): a third of what :meth:`of` costs, and enough for
+        Environments built from the same objects. Tried first; an Environment holding other
+        objects made for it (a closure per Environment) needs :meth:`of`."""
+        watched = self.watched
+        plain = PLAIN_TYPES
+
+        def name(value: t.Any) -> t.Any:
+            kind = type(value)
+            if kind in plain:
+                if (kind is str or kind is bytes) and len(value) > LARGE:
+                    raise NoShortcut("a large value")  # not copied into the table
+                return value
+            if kind.__weakrefoffset__:
+                watched.append(value)
+                return id(value)
+            if kind is dict and len(value) <= _SMALL:  # the sandbox's operator tables
+                return ("dict", tuple([(k, name(v)) for k, v in value.items()]))
+            return self.watch(value)
+
+        state = env.__dict__
+        parts: t.List[t.Any] = ["shallow", name(type(env)), reads_globals, shared_defaults()]
+        for attr in extended:
+            value = state[attr]
+            if not callable(value):
+                parts.append((attr, name(value)))
+        values = list(settings(env))
+        undefined = values[_UNDEFINED]
+        if isinstance(undefined, type) and not pinned(undefined):
+            # made per Environment by a factory (dbt's, per node): by what it is made of
+            values[_UNDEFINED] = None
+            self._factory = True
+            try:
+                parts.append(self.ident(undefined))
+            finally:
+                self._factory = False
+        parts.append(tuple([v if type(v) in plain else name(v) for v in values]))
+        autoescape = env.autoescape
+        if not callable(autoescape):
+            parts.append(name(autoescape))
+        for (registry, defaults), pairs in zip(REGISTRIES, changed):
+            parts.append(tuple([(k, name(v)) for k, v in pairs]) if pairs else ())
+            if len(state[registry]) - len(pairs) != len(defaults):
+                parts.append(_removed(state[registry], defaults))
+        if reads_globals:
+            pairs = native_changes([env.globals], [DEFAULT_GLOBALS])[0]
+            parts.append(tuple([(k, name(v)) for k, v in pairs]))
+            if len(env.globals) - len(pairs) != len(DEFAULT_GLOBALS):
+                parts.append(_removed(env.globals, DEFAULT_GLOBALS))
+        for ext in env.extensions.values():
+            ext_state = [(k, name(v)) for k, v in vars(ext).items() if k != "environment"]
+            parts.append((name(type(ext)), ext.priority, tuple(ext_state)))
+        return tuple(parts)
+
+    _composites: t.Dict[type, t.Callable[["Signature", t.Any], t.Any]] = {
+        types.FunctionType: _function,
+        types.MethodType: _method,
+        dict: _dict,
+        types.MappingProxyType: _dict,
+        tuple: _sequence,
+        list: _sequence,
+        set: _set,
+        frozenset: _set,
+        functools.partial: _partial,
+        staticmethod: _wrapper,
+        classmethod: _wrapper,
+        property: _property,
+    }
+
+
+def _removed(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Tuple[str, ...]:
+    return tuple(sorted(k for k in defaults if k not in registry))
+
+
+class SignatureTable:
+    """Fingerprints by signature. An entry is dropped as soon as an object its signature
+    names by identity is freed, so the table keeps nothing alive and never confuses a freed
+    object with a later one at the same address."""
+
+    #: Distinct configurations remembered at once; past this the table starts afresh.
+    MAX_SIGNATURES = 256
+
+    def __init__(self) -> None:
+        self._entries: t.Dict[t.Any, t.Tuple[str, t.List["weakref.ref[t.Any]"]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: t.Any) -> t.Optional[str]:
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
+    def put(self, key: t.Any, fingerprint: str, watched: t.List[t.Any]) -> None:
+        entries = self._entries
+        if len(entries) >= self.MAX_SIGNATURES:
+            entries.clear()
+
+        def forget(_: object) -> None:
+            entries.pop(key, None)
+
+        entries[key] = (fingerprint, [weakref.ref(obj, forget) for obj in watched])
