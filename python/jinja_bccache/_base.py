@@ -84,6 +84,50 @@ class BytecodeCache(jinja_bccache.BytecodeCache):
         return bucket
 
 
+class NativeStore:
+    """For the caches whose native store is built from some of their attributes
+    (``_STORE_SETTINGS``): assigning one rebuilds the store, validating the new value first so
+    that a bad assignment leaves the cache as it was; pickling and copying leave the native
+    parts out and rebuild them from the settings (stats restart at zero)."""
+
+    _STORE_SETTINGS: t.ClassVar[t.FrozenSet[str]] = frozenset()
+    #: The native store (FsStore, McStore) and its counters, set by _init_store.
+    _store: t.Any
+    _counters: native.Counters
+
+    @staticmethod
+    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+        raise NotImplementedError
+
+    def _settings(self, **changed: t.Any) -> t.Dict[str, t.Any]:
+        # getattr, not __dict__: a subclass may leave a setting at its class default
+        settings = {name: getattr(self, name, None) for name in self._STORE_SETTINGS}
+        settings.update(changed)
+        return settings
+
+    def _init_store(self) -> None:
+        counters = native.Counters()
+        store = self._build_store(self._settings(), counters)
+        self.__dict__.update(_counters=counters, _store=store)
+
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        if name in self._STORE_SETTINGS and "_store" in self.__dict__:
+            if name == "secret":
+                value = check_secret(value)
+            store = self._build_store(self._settings(**{name: value}), self.__dict__["_counters"])
+            super().__setattr__("_store", store)
+        super().__setattr__(name, value)
+
+    def __getstate__(self) -> t.Dict[str, t.Any]:
+        state = self.__dict__.copy()
+        del state["_store"], state["_counters"]
+        return state
+
+    def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
+        self.__dict__.update(state)
+        self._init_store()
+
+
 def check_secret(secret: t.Optional[bytes]) -> t.Optional[bytes]:
     """The signing secret as bytes, or a clear error."""
     if secret is None:

@@ -5,7 +5,7 @@ import tempfile
 import typing as t
 from io import BytesIO
 
-from ._base import BytecodeCache, check_secret
+from ._base import BytecodeCache, NativeStore
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import jinja_bccache, native
 
@@ -24,7 +24,7 @@ _NATIVE_PATH_METHODS = frozenset(
 )
 
 
-class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCache):
+class FileSystemBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.FileSystemBytecodeCache):
     """A bytecode cache that stores bytecode on the filesystem, file for file like Jinja's.
 
     ``directory`` defaults to ``<tmp>/_jinja2-cache-<uid>`` (created with mode 0700 and refused
@@ -39,6 +39,12 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
 
     #: Whether a method of _NATIVE_PATH_METHODS is replaced on the instance (a mock, a patch).
     _patched = False
+    #: What the native store is built from (see NativeStore).
+    _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
+
+    @staticmethod
+    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+        return _make_store(settings, counters)
 
     def __init__(
         self,
@@ -56,19 +62,9 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
             directory = self._get_default_cache_dir()
         self.directory = directory
         self.pattern = pattern
-        self._counters = native.Counters()
-        self._store = _make_store(
-            directory, pattern, self.secret, isolate_environments, self._counters
-        )
+        self._init_store()
 
     def __setattr__(self, name: str, value: t.Any) -> None:
-        # The native store holds these settings; rebuild it (validating the new value first,
-        # so a bad assignment leaves the cache as it was). Jinja's attributes stay writable.
-        if name in _STORE_SETTINGS and "_store" in self.__dict__:
-            settings: t.Dict[str, t.Any] = {n: getattr(self, n, None) for n in _STORE_SETTINGS}
-            settings[name] = check_secret(value) if name == "secret" else value
-            super().__setattr__("_store", _make_store(**settings, counters=self._counters))
-            value = settings[name]
         super().__setattr__(name, value)
         if name in _NATIVE_PATH_METHODS:
             self._note_patches()
@@ -82,19 +78,6 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         # A method replaced on the instance must be called: leave the fast path while one is.
         patched = not _NATIVE_PATH_METHODS.isdisjoint(self.__dict__)
         object.__setattr__(self, "_patched", patched)
-
-    def __getstate__(self) -> t.Dict[str, t.Any]:
-        # The native parts are rebuilt from the settings on unpickling; stats restart at zero.
-        state = self.__dict__.copy()
-        del state["_store"], state["_counters"]
-        return state
-
-    def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
-        self.__dict__.update(state)
-        counters = native.Counters()
-        settings: t.Dict[str, t.Any] = {n: state.get(n) for n in _STORE_SETTINGS}
-        store = _make_store(**settings, counters=counters)
-        self.__dict__.update(_counters=counters, _store=store)
 
     def _native_filenames(self) -> bool:
         """Whether entry files are named natively: ``_get_cache_filename`` is this class's.
@@ -196,20 +179,14 @@ class FileSystemBytecodeCache(BytecodeCache, jinja_bccache.FileSystemBytecodeCac
         return self._counters.snapshot()
 
 
-_STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
 _LOAD_BYTECODE = FileSystemBytecodeCache.load_bytecode
 _GET_CACHE_KEY = FileSystemBytecodeCache.get_cache_key
 _GET_SOURCE_CHECKSUM = FileSystemBytecodeCache.get_source_checksum
 _GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
 
 
-def _make_store(
-    directory: t.Any,
-    pattern: t.Any,
-    secret: t.Optional[bytes],
-    isolate_environments: bool,
-    counters: t.Any,
-) -> t.Any:
+def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+    directory, pattern = settings["directory"], settings["pattern"]
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
     path = os.fspath(directory)
@@ -218,7 +195,8 @@ def _make_store(
             f"directory must be str or os.PathLike[str], not {type(directory).__name__}"
         )
     # Entries without a trailer are stock Jinja's: accepted only while sharing Jinja's keys.
-    return native.FsStore(path, pattern, secret, not isolate_environments, counters)
+    accept_plain = not settings["isolate_environments"]
+    return native.FsStore(path, pattern, settings["secret"], accept_plain, counters)
 
 
 def _unsafe_dir() -> "t.NoReturn":

@@ -1,7 +1,7 @@
 import math
 import typing as t
 
-from ._base import BytecodeCache, check_secret
+from ._base import BytecodeCache, NativeStore
 from ._bucket import BYTES_LIKE, PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
 from ._core import jinja_bccache, native
 from ._native import MemcachedClient, MemcachedError
@@ -22,7 +22,7 @@ __all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
 _KEY_LENGTH = 40
 
 
-class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache):
+class MemcachedBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.MemcachedBytecodeCache):
     """A bytecode cache over any memcached client with ``get(key)`` and
     ``set(key, value[, timeout])``, storing the same keys and bytes as Jinja's.
 
@@ -36,6 +36,15 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
     unmarshalled in one native call, and errors it does not swallow are
     :class:`MemcachedError`.
     """
+
+    #: What the native store is built from (see NativeStore).
+    _STORE_SETTINGS = frozenset(
+        {"client", "prefix", "timeout", "ignore_memcache_errors", "secret", "isolate_environments"}
+    )
+
+    @staticmethod
+    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+        return _make_store(settings, counters)
 
     def __init__(
         self,
@@ -57,30 +66,7 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         self.prefix = prefix
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
-        self._counters = native.Counters()
-        self._store = _make_store(self.__dict__, self._counters)
-
-    def __setattr__(self, name: str, value: t.Any) -> None:
-        # The native store holds what these settings decide; rebuild it (validating the new
-        # value first, so a bad assignment leaves the cache as it was).
-        if name in _STORE_SETTINGS and "_store" in self.__dict__:
-            settings = {**self.__dict__, name: value}
-            if name == "secret":
-                settings[name] = value = check_secret(value)
-            super().__setattr__("_store", _make_store(settings, self._counters))
-        super().__setattr__(name, value)
-
-    def __getstate__(self) -> t.Dict[str, t.Any]:
-        # The native parts are rebuilt from the settings on unpickling; stats restart at zero.
-        state = self.__dict__.copy()
-        del state["_store"], state["_counters"]
-        return state
-
-    def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
-        self.__dict__.update(state)
-        counters = native.Counters()
-        store = _make_store(state, counters)
-        self.__dict__.update(_counters=counters, _store=store)
+        self._init_store()
 
     def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
         key = self.prefix + bucket.key
@@ -154,11 +140,6 @@ class MemcachedBytecodeCache(BytecodeCache, jinja_bccache.MemcachedBytecodeCache
         :class:`MemcachedClient` has its own, per server: ``client.stats()``."""
         return self._counters.snapshot()
 
-
-#: The attributes the native store is built from.
-_STORE_SETTINGS = frozenset(
-    {"client", "prefix", "timeout", "ignore_memcache_errors", "secret", "isolate_environments"}
-)
 
 #: Longest TTL the native client sends (memcached's are 32-bit; longer ones are absolute times).
 _MAX_TTL = 2**31 - 1
