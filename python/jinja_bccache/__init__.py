@@ -14,8 +14,8 @@ import typing as _t
 
 from ._base import BytecodeCache
 from ._bucket import Bucket
-from ._core import jinja_bccache as _jinja_bccache
 from ._core import native as _native
+from ._core import upstream as _upstream
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
 from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
@@ -46,8 +46,8 @@ def __getattr__(name: str) -> _t.Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-bc_version: int = _jinja_bccache.bc_version
-bc_magic: bytes = _jinja_bccache.bc_magic
+bc_version: int = _upstream.bc_version
+bc_magic: bytes = _upstream.bc_magic
 
 __all__ = [
     "Bucket",

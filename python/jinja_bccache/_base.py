@@ -1,14 +1,14 @@
 import typing as t
 
 from ._bucket import BYTES_LIKE, Bucket
-from ._core import jinja_bccache, native
+from ._core import native, upstream
 from ._memo import key_suffix
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 
-class BytecodeCache(jinja_bccache.BytecodeCache):
+class BytecodeCache(upstream.BytecodeCache):
     """Base class of the bytecode caches, with the API of :class:`jinja2.bccache.BytecodeCache`.
 
     Subclass it and override :meth:`load_bytecode` and :meth:`dump_bytecode`, exactly as with

@@ -1,7 +1,7 @@
 import typing as t
 from io import BytesIO
 
-from ._core import jinja_bccache, native
+from ._core import native, upstream
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -9,14 +9,14 @@ if t.TYPE_CHECKING:
 BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-def code_to_write(bucket: jinja_bccache.Bucket) -> t.Any:
+def code_to_write(bucket: upstream.Bucket) -> t.Any:
     """The bucket's code, or Jinja's TypeError for an empty bucket."""
     if bucket.code is None:
         raise TypeError("can't write empty bucket")
     return bucket.code
 
 
-class Bucket(jinja_bccache.Bucket):
+class Bucket(upstream.Bucket):
     """The compiled code of one template, with the key and source checksum it is stored under.
 
     Same attributes and methods as :class:`jinja2.bccache.Bucket`, and the same bytes:
@@ -67,11 +67,11 @@ class Bucket(jinja_bccache.Bucket):
 
 #: Load/write methods known to read and write Jinja's plain format, so a cache may hand
 #: entries to the native code directly instead of calling them.
-PLAIN_LOADERS = (Bucket.load_bytecode, jinja_bccache.Bucket.load_bytecode)
-PLAIN_WRITERS = (Bucket.write_bytecode, jinja_bccache.Bucket.write_bytecode)
+PLAIN_LOADERS = (Bucket.load_bytecode, upstream.Bucket.load_bytecode)
+PLAIN_WRITERS = (Bucket.write_bytecode, upstream.Bucket.write_bytecode)
 
 
-def sealable_entry(bucket: jinja_bccache.Bucket) -> bytes:
+def sealable_entry(bucket: upstream.Bucket) -> bytes:
     """A bucket's entry before sealing, through its own methods when it overrides them."""
     if type(bucket).write_bytecode in PLAIN_WRITERS:
         return native.entry_dump(bucket.checksum, code_to_write(bucket))

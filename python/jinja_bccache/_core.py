@@ -9,20 +9,21 @@ import re
 import typing as t
 import warnings
 
-from jinja2 import bccache as jinja_bccache
+# jinja2.bccache, the module this package stands in for
+from jinja2 import bccache as upstream
 
 from . import _native as native
 
 #: The bytecode format this package writes; a Jinja with another one would not read it.
 SUPPORTED_BC_VERSION = 5
 
-if jinja_bccache.bc_version != SUPPORTED_BC_VERSION:
+if upstream.bc_version != SUPPORTED_BC_VERSION:
     raise ImportError(
         f"jinja_bccache writes Jinja bytecode format {SUPPORTED_BC_VERSION}, but the "
-        f"installed Jinja uses format {jinja_bccache.bc_version}; upgrade jinja-bccache"
+        f"installed Jinja uses format {upstream.bc_version}; upgrade jinja-bccache"
     )
 
-native.configure(jinja_bccache.bc_magic)
+native.configure(upstream.bc_magic)
 
 _UNITS = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -51,4 +52,4 @@ _budget = memory_budget(os.environ.get("JINJA_BCCACHE_MEMORY_BYTES", ""))
 if _budget is not None:
     native.set_memory_cache(_budget)
 
-__all__ = ["jinja_bccache", "native"]
+__all__ = ["native", "upstream"]

@@ -7,7 +7,7 @@ from io import BytesIO
 
 from ._base import BytecodeCache, NativeStore
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
-from ._core import jinja_bccache, native
+from ._core import native, upstream
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -24,7 +24,7 @@ _NATIVE_PATH_METHODS = frozenset(
 )
 
 
-class FileSystemBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.FileSystemBytecodeCache):
+class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemBytecodeCache):
     """A bytecode cache that stores bytecode on the filesystem, file for file like Jinja's.
 
     ``directory`` defaults to ``<tmp>/_jinja2-cache-<uid>`` (created with mode 0700 and refused
@@ -110,7 +110,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.FileSyst
             _unsafe_dir()
         return actual_dir
 
-    def _get_cache_filename(self, bucket: jinja_bccache.Bucket) -> str:
+    def _get_cache_filename(self, bucket: upstream.Bucket) -> str:
         return os.path.join(self.directory, self.pattern % (bucket.key,))
 
     def get_bucket(
@@ -135,7 +135,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.FileSyst
         bucket.code = code
         return bucket
 
-    def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+    def load_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).load_bytecode in PLAIN_LOADERS and self._native_filenames():
             bucket.code = self._store.load(bucket.key, bucket.checksum)
             return
@@ -144,7 +144,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.FileSyst
             bucket.load_bytecode(BytesIO(body))
         self._counters.add("hits" if bucket.code is not None else "misses")
 
-    def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+    def dump_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).write_bytecode in PLAIN_WRITERS and self._native_filenames():
             self._store.dump(bucket.key, bucket.checksum, code_to_write(bucket))
             return

@@ -3,7 +3,7 @@ import typing as t
 
 from ._base import BytecodeCache, NativeStore
 from ._bucket import BYTES_LIKE, PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
-from ._core import jinja_bccache, native
+from ._core import native, upstream
 from ._native import MemcachedClient, MemcachedError
 
 if t.TYPE_CHECKING:
@@ -22,7 +22,7 @@ __all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
 _KEY_LENGTH = 40
 
 
-class MemcachedBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.MemcachedBytecodeCache):
+class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytecodeCache):
     """A bytecode cache over any memcached client with ``get(key)`` and
     ``set(key, value[, timeout])``, storing the same keys and bytes as Jinja's.
 
@@ -68,7 +68,7 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.Memcached
         self.ignore_memcache_errors = ignore_memcache_errors
         self._init_store()
 
-    def load_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+    def load_bytecode(self, bucket: upstream.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
         store = self._store
@@ -107,7 +107,7 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, jinja_bccache.Memcached
             bucket.bytecode_from_string(body)
         self._counters.add("hits" if bucket.code is not None else "misses")
 
-    def dump_bytecode(self, bucket: jinja_bccache.Bucket) -> None:
+    def dump_bytecode(self, bucket: upstream.Bucket) -> None:
         key = self.prefix + bucket.key
         client: t.Any = self.client  # see __init__: Jinja's protocol does not admit ours
         store = self._store
