@@ -44,6 +44,13 @@ def loads(cache):
     return cache.get_bucket(ENV, "t.html", None, SOURCE).code is not None
 
 
+def replaced(cache, entry, damaged):
+    """The damaged entry was replaced by the recompiled one, which loads. (Not compared with
+    the first entry's bytes: marshal's back-references depend on reference counts, so two
+    compiles may marshal differently, as they visibly do on 3.9 and 3.10.)"""
+    return entry.read_bytes() != bytes(damaged) and loads(cache)
+
+
 def in_plain_tail(options, good, pos):
     """With Jinja's keys, entries without a trailer are accepted (stock Jinja writes them).
     Damage confined to the trailer leaves such an entry with an intact payload."""
@@ -78,7 +85,7 @@ def test_bit_flips_are_misses(tmp_path, options):
             continue
         assert not loads(cache), pos
         assert render(cache) == EXPECTED
-        assert entry.read_bytes() == good
+        assert replaced(cache, entry, damaged)
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x00" * 64, b"garbage" * 100, bytes(range(256)) * 4])
@@ -94,7 +101,7 @@ def test_trailing_bytes_after_the_trailer(tmp_path):
     entry.write_bytes(good + b"appended")
     assert not loads(cache)
     assert render(cache) == EXPECTED
-    assert entry.read_bytes() == good
+    assert replaced(cache, entry, good + b"appended")
 
 
 def test_entries_without_a_trailer_must_be_exactly_one_marshalled_object(tmp_path):
@@ -146,12 +153,19 @@ def test_memcached_damaged_values_are_misses(pymemcache_client):
         + cache.get_bucket(Environment(loader=LOADER), "t.html", None, SOURCE).key
     )
     good = pymemcache_client.get(key)
+
+    def replaced(damaged):
+        # recompiled and stored again (see replaced() above for why not compared with good)
+        value = pymemcache_client.get(key)
+        bucket = cache.get_bucket(Environment(loader=LOADER), "t.html", None, SOURCE)
+        return value != damaged and bucket.code is not None
+
     for cut in range(0, len(good), 7):
         pymemcache_client.set(key, good[:cut])
         assert render(cache) == EXPECTED
-        assert pymemcache_client.get(key) == good
+        assert replaced(good[:cut])
     flipped = bytearray(good)
     flipped[len(good) // 3] ^= 0x10
     pymemcache_client.set(key, bytes(flipped))
     assert render(cache) == EXPECTED
-    assert pymemcache_client.get(key) == good
+    assert replaced(bytes(flipped))
