@@ -35,10 +35,19 @@ pub fn snapshot<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let mut parts: Vec<Bound<'py, PyAny>> = Vec::with_capacity(containers.len() * 2 + 2);
     parts.push(skip.clone().into_any());
-    // The Environment's own attributes by item, never by tag: from 3.13 an object keeps its
-    // attributes inline and setting one need not touch its __dict__'s tag. (The value under
-    // `skip` is the memo's entry, filled in after this snapshot: it is left out.)
-    parts.push(dict_items(py, state, Some(skip.as_any()))?.into_any());
+    // The value under `skip` is the memo's entry, a list filled in after this snapshot:
+    // filling it changes neither the dict's tag nor the object there. From 3.13 an object
+    // keeps its attributes inline and setting one need not touch its __dict__'s tag, so there
+    // the Environment's own attributes are compared item by item.
+    let state_tag = if py.version_info() >= (3, 13) {
+        None
+    } else {
+        version(state)
+    };
+    parts.push(match state_tag {
+        Some(tag) => tag.into_pyobject(py)?.into_any(),
+        None => dict_items(py, state, Some(skip.as_any()))?.into_any(),
+    });
     for container in containers.iter() {
         let items = if let Ok(dict) = container.cast::<PyDict>() {
             match version(dict) {
