@@ -53,6 +53,24 @@ def test_undescribable_filter_is_process_local_and_logged_once(caplog):
     assert key_of(env2) == first
 
 
+def test_the_warning_keeps_no_environment_alive(caplog):
+    """Handlers may keep records (MemoryHandler, error trackers): the record names the
+    Environment but must not hold it, or everything its filters refer to."""
+    import gc
+    import weakref
+
+    env = Environment()
+    env.filters["locked"] = threading.Lock().acquire  # undescribable
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        key_of(env)
+    (record,) = [r for r in caplog.records if r.name == "jinja_bccache.isolation"]
+    assert repr(env) in record.getMessage()
+    gone = weakref.ref(env)
+    del env
+    gc.collect()
+    assert gone() is None, "the log record keeps the Environment alive"
+
+
 class Opaque:
     __slots__ = ()
 

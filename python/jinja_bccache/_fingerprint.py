@@ -291,10 +291,12 @@ def _report(environment: "Environment", unstable: t.List[t.Tuple[str, str, str]]
     import logging  # on first use, not at import: see src/pylog.rs
 
     logging.getLogger("jinja_bccache.isolation").warning(
-        "the bytecode of %r is cached for this process only: %s. Make the values "
+        "the bytecode of %s is cached for this process only: %s. Make the values "
         "describable (%s), or pass fingerprint= to the cache. Logged once per process "
         "for each kind of value",
-        environment,
+        # a string, not the Environment: a handler that keeps records (MemoryHandler, an
+        # error tracker) would otherwise keep the Environment and all it refers to alive
+        repr(environment),
         "; ".join(f"{label}: {message}" for (label, _), message in new.items()),
         DECLARED,
     )
