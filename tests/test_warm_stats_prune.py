@@ -169,6 +169,27 @@ def test_stats_and_prune_cli(tmp_path):
     assert run_cli(tmp_path, "stats", str(tmp_path / "missing")).returncode == 2
 
 
+def test_stats_counts_only_what_prune_judges(tmp_path):
+    """The CLI's stats and prune see the same files: the pattern's entries, not a writer's
+    temp file (which a pattern ending in %s also matches), an unrelated file, a directory or
+    a link planted at an entry's name."""
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path), "tpl_%s")
+    env = Environment(loader=DictLoader({"a": "{{ 1 }}", "b": "{{ 2 }}"}), bytecode_cache=cache)
+    env.get_template("a")
+    env.get_template("b")
+    entries = sorted(tmp_path.iterdir())
+    size = sum(p.stat().st_size for p in entries)
+    (tmp_path / (entries[0].name + "x1y2z3.tmp")).write_bytes(b"a writer's temp file")
+    (tmp_path / "unrelated").write_bytes(b"x" * 100_000)
+    (tmp_path / "tpl_dir").mkdir()
+    (tmp_path / "tpl_link").symlink_to(entries[0])
+    result = run_cli(tmp_path, "stats", str(tmp_path), "--pattern", "tpl_%s")
+    assert result.returncode == 0, result.stderr
+    assert f"2 entries, {size / 1024:.1f} KiB" in result.stdout, result.stdout
+    result = run_cli(tmp_path, "prune", str(tmp_path), "--pattern", "tpl_%s", "--max-entries", "0")
+    assert "removed 2 entries" in result.stdout, result.stdout
+
+
 def memcached_stats_run(cache, damage):
     loader = DictLoader({"a": "{{ 1 }}", "b": "{{ 2 }}"})
     for _ in range(2):

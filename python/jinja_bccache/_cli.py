@@ -92,39 +92,21 @@ def _cmd_warm(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
-def _entries(directory: str, pattern: str) -> t.List[os.stat_result]:
-    prefix, _, suffix = pattern.replace("%%", "\0").partition("%s")
-    prefix, suffix = prefix.replace("\0", "%"), suffix.replace("\0", "%")
-    found = []
-    with os.scandir(directory) as it:
-        for entry in it:
-            name = entry.name
-            if (
-                name.startswith(prefix)
-                and name.endswith(suffix)
-                and len(name) >= len(prefix) + len(suffix)
-                and not name.endswith(".tmp")
-                and entry.is_file(follow_symlinks=False)
-            ):
-                found.append(entry.stat(follow_symlinks=False))
-    return found
-
-
 def _cmd_stats(args: argparse.Namespace) -> int:
-    FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
-    stats = _entries(args.directory, args.pattern)
+    cache = FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
+    entries = cache._store.entries()  # (size, access time): the files prune would judge
     now = time.time()
-    total = sum(s.st_size for s in stats)
-    print(f"{args.directory}: {len(stats)} entries, {total / 1024:.1f} KiB")
-    if stats:
+    total = sum(size for size, _ in entries)
+    print(f"{args.directory}: {len(entries)} entries, {total / 1024:.1f} KiB")
+    if entries:
         print(
-            f"  largest {max(s.st_size for s in stats) / 1024:.1f} KiB, "
-            f"mean {total / len(stats) / 1024:.1f} KiB"
+            f"  largest {max(size for size, _ in entries) / 1024:.1f} KiB, "
+            f"mean {total / len(entries) / 1024:.1f} KiB"
         )
     print("  last used (access time):")
     counts = [0] * (len(_AGES) + 1)
-    for s in stats:
-        age = now - s.st_atime
+    for _, accessed in entries:
+        age = now - accessed
         index = next((i for i, (_, limit) in enumerate(_AGES) if age < limit), len(_AGES))
         counts[index] += 1
     for (label, _), count in zip(_AGES + [("older", 0)], counts):

@@ -194,9 +194,16 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
         raise TypeError(
             f"directory must be str or os.PathLike[str], not {type(directory).__name__}"
         )
-    # Entries without a trailer are stock Jinja's: accepted only while sharing Jinja's keys.
-    accept_plain = not settings["isolate_environments"]
-    return native.FsStore(path, pattern, settings["secret"], accept_plain, counters)
+    return native.FsStore(
+        {
+            "directory": path,
+            "pattern": pattern,
+            "secret": settings["secret"],
+            # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+            "accept_plain": not settings["isolate_environments"],
+        },
+        counters,
+    )
 
 
 def _unsafe_dir() -> "t.NoReturn":

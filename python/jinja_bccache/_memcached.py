@@ -96,11 +96,7 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
         if plain:
             bucket.code = store.decode(value, bucket.key, bucket.checksum, key)
             return
-        body = None
-        if value is not None:
-            # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
-            accept_plain = not self.isolate_environments
-            body = native.unseal(value, bucket.key, self.secret, accept_plain, key)
+        body = None if value is None else store.unseal(value, bucket.key, key)
         if body is None:
             bucket.reset()
         else:
@@ -118,7 +114,7 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
         if plain:
             value = store.encode(bucket.key, bucket.checksum, bucket.code)
         else:
-            value = native.seal(sealable_entry(bucket), bucket.key, self.secret)
+            value = store.seal(sealable_entry(bucket), bucket.key)
         try:
             if self.timeout is not None:
                 client.set(key, value, self.timeout)
@@ -159,13 +155,15 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
         # layer whether an item changed) stay out of the in-process layer.
         scope = "\0".join(sorted(client.servers)) + "\0\0" + prefix
     return native.McStore(
-        scope=scope,
-        secret=settings["secret"],
-        # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
-        accept_plain=not settings["isolate_environments"],
-        raise_errors=not settings["ignore_memcache_errors"],
-        ttl=ttl,
-        counters=counters,
+        {
+            "scope": scope,
+            "secret": settings["secret"],
+            # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
+            "accept_plain": not settings["isolate_environments"],
+            "raise_errors": not settings["ignore_memcache_errors"],
+            "ttl": ttl,
+        },
+        counters,
     )
 
 

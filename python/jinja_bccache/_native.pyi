@@ -17,11 +17,9 @@ __all__ = [
     "configure",
     "memory_cache_clear",
     "memory_cache_info",
-    "seal",
     "set_memory_cache",
     "snapshot",
     "unchanged",
-    "unseal",
     "entry_dump",
     "entry_load",
     "source_checksum",
@@ -42,21 +40,23 @@ def snapshot(
     state: t.Dict[str, t.Any], skip: str, containers: t.List[t.Any]
 ) -> t.Tuple[t.Any, ...]: ...
 def unchanged(state: t.Dict[str, t.Any], snapshot: t.Optional[t.Tuple[t.Any, ...]]) -> bool: ...
-def seal(entry: bytes, key: str, secret: t.Optional[bytes]) -> bytes: ...
-def unseal(
-    entry: bytes, key: str, secret: t.Optional[bytes], accept_plain: bool, place: str
-) -> t.Optional[bytes]: ...
+
+class _FsSettings(t.TypedDict):
+    directory: str
+    pattern: str
+    secret: t.Optional[bytes]
+    accept_plain: bool
+
+class _McSettings(t.TypedDict):
+    scope: t.Optional[str]
+    secret: t.Optional[bytes]
+    accept_plain: bool
+    raise_errors: bool
+    ttl: int
 
 @t.final
 class FsStore:
-    def __new__(
-        cls,
-        directory: str,
-        pattern: str,
-        secret: t.Optional[bytes],
-        accept_plain: bool,
-        counters: Counters,
-    ) -> FsStore: ...
+    def __new__(cls, settings: _FsSettings, counters: Counters) -> FsStore: ...
     def get(
         self, name: str, filename: t.Optional[object], source: str, isolation: t.Optional[str]
     ) -> t.Tuple[str, str, t.Any]: ...
@@ -65,6 +65,7 @@ class FsStore:
     def clear(self) -> int: ...
     def read_path(self, path: str, key: str) -> t.Optional[bytes]: ...
     def write_path(self, path: str, key: str, entry: bytes) -> None: ...
+    def entries(self) -> t.List[t.Tuple[int, float]]: ...
     def prune(
         self,
         max_age: t.Optional[float] = None,
@@ -74,15 +75,7 @@ class FsStore:
 
 @t.final
 class McStore:
-    def __new__(
-        cls,
-        scope: t.Optional[str],
-        secret: t.Optional[bytes],
-        accept_plain: bool,
-        raise_errors: bool,
-        ttl: int,
-        counters: Counters,
-    ) -> McStore: ...
+    def __new__(cls, settings: _McSettings, counters: Counters) -> McStore: ...
     def load_native(
         self, client: MemcachedClient, key: str, bucket_key: str, checksum: object
     ) -> t.Tuple[bool, t.Any]: ...
@@ -91,6 +84,8 @@ class McStore:
         self, value: t.Optional[bytes], bucket_key: str, checksum: object, place: str
     ) -> t.Any: ...
     def encode(self, bucket_key: str, checksum: object, code: t.Any) -> bytes: ...
+    def seal(self, entry: bytes, bucket_key: str) -> bytes: ...
+    def unseal(self, value: bytes, bucket_key: str, place: str) -> t.Optional[bytes]: ...
     def swallowed(self, operation: str, key: str, error: str) -> None: ...
     def stored(self, weight: int) -> None: ...
 

@@ -13,20 +13,16 @@ use super::codec::encode_parts;
 use super::counters::Counters;
 use super::loading::Request;
 use super::memory::{self, Check, Scope};
-use super::sealing::open_logged;
+use super::sealing::Trust;
 use crate::error::{raise, OrRaise};
 use jinja_bccache_core::keys::{self, FilePattern};
-use jinja_bccache_core::seal;
 use jinja_bccache_core::{fs, Error};
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct FsStore {
     dir: PathBuf,
     pattern: FilePattern,
-    /// Entries must carry a valid signature under this secret.
-    secret: Option<Vec<u8>>,
-    /// Entries without a trailer (stock Jinja's) are accepted: Jinja-compatible keys only.
-    accept_plain: bool,
+    trust: Trust,
     /// Shared with the stores that replace this one when the cache's settings change.
     counters: Py<Counters>,
     /// This store's part of the in-process layer.
@@ -64,8 +60,7 @@ impl FsStore {
         Request {
             key,
             checksum,
-            secret: self.secret.as_deref(),
-            accept_plain: self.accept_plain,
+            trust: &self.trust,
             counters: self.counters.get(),
             scope: Some(self.scope),
         }
@@ -129,33 +124,48 @@ fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
         .transpose()
 }
 
+/// A `FsStore`'s settings, read from the dict the cache builds from its attributes.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct Settings {
+    directory: PathBuf,
+    pattern: String,
+    secret: Option<Vec<u8>>,
+    accept_plain: bool,
+}
+
 #[pymethods]
 impl FsStore {
+    /// `settings`: `directory`, `pattern`, `secret` and `accept_plain` (whether entries
+    /// without a trailer, stock Jinja's, are read: only while sharing Jinja's keys).
+    /// `counters` outlive the store: a cache shares them with the stores that replace this
+    /// one when its settings change.
     #[new]
-    fn new(
-        directory: PathBuf,
-        pattern: &str,
-        secret: Option<Vec<u8>>,
-        accept_plain: bool,
-        counters: Py<Counters>,
-    ) -> PyResult<Self> {
-        let parsed = FilePattern::parse(pattern).or_raise()?;
+    fn new(settings: Settings, counters: Py<Counters>) -> PyResult<Self> {
+        let Settings {
+            directory,
+            pattern,
+            secret,
+            accept_plain,
+        } = settings;
+        let parsed = FilePattern::parse(&pattern).or_raise()?;
         // Stores over one directory spelled differently share entries; a missing directory
         // (reported at the first write, as Jinja does) keeps its spelling.
         let resolved = std::fs::canonicalize(&directory)
             .or_else(|_| std::path::absolute(&directory))
             .unwrap_or_else(|_| directory.clone());
-        let scope = memory::scope_of(
+        let trust = Trust {
+            secret,
+            accept_plain,
+        };
+        let scope = trust.scope(
             "filesystem",
             &[resolved.as_os_str().as_encoded_bytes(), pattern.as_bytes()],
-            secret.as_deref(),
-            accept_plain,
         );
         Ok(FsStore {
             dir: directory,
             pattern: parsed,
-            secret,
-            accept_plain,
+            trust,
             counters,
             scope,
         })
@@ -206,7 +216,7 @@ impl FsStore {
     ) -> PyResult<()> {
         let entry = encode_parts(checksum, code)?;
         let [header, payload] = entry.parts();
-        let trailer = seal::trailer(&[header, payload], key, self.secret.as_deref());
+        let trailer = self.trust.trailer(&[header, payload], key);
         if let Some(stamp) = self.write(py, &self.path(key), &[header, payload, &trailer])? {
             self.request(key, checksum).remember(
                 code,
@@ -227,13 +237,7 @@ impl FsStore {
     ) -> Option<Bound<'py, PyBytes>> {
         let entry = read_or_miss(py, &path, self.counters.get())?.data;
         Counters::bump(&self.counters.get().bytes_read, entry.len() as u64);
-        let opened = open_logged(
-            &entry,
-            key,
-            self.secret.as_deref(),
-            self.accept_plain,
-            &path.display(),
-        );
+        let opened = self.trust.open_logged(&entry, key, &path.display());
         if opened.is_none() {
             Counters::bump(&self.counters.get().rejected, 1);
         }
@@ -242,7 +246,7 @@ impl FsStore {
 
     /// For subclasses that name their files themselves: seal `entry` and write it to `path`.
     fn write_path(&self, py: Python<'_>, path: PathBuf, key: &str, entry: Vec<u8>) -> PyResult<()> {
-        let trailer = seal::trailer(&[&entry], key, self.secret.as_deref());
+        let trailer = self.trust.trailer(&[&entry], key);
         self.write(py, &path, &[&entry, &trailer]).map(|_| ())
     }
 
@@ -252,6 +256,19 @@ impl FsStore {
         // this only frees it.
         memory::forget_scope(self.scope);
         py.detach(|| fs::clear(&self.dir, &self.pattern)).or_raise()
+    }
+
+    /// This pattern's entries as `(size in bytes, last access as a Unix time)`, for reports.
+    fn entries(&self, py: Python<'_>) -> PyResult<Vec<(u64, f64)>> {
+        let listing = py
+            .detach(|| fs::list(&self.dir, &self.pattern))
+            .or_raise()?;
+        let unix = |time: std::time::SystemTime| match time.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
+        };
+        let entries = listing.entries.iter();
+        Ok(entries.map(|e| (e.size, unix(e.accessed))).collect())
     }
 
     /// Remove least recently used entries; returns `(entries removed, bytes freed)`.

@@ -6,14 +6,13 @@ use pyo3::prelude::*;
 
 use super::counters::Counters;
 use super::memory::{self, Check, Scope};
-use super::sealing::{open_and_classify, Outcome};
+use super::sealing::{Outcome, Trust};
 
 /// What a backend needs to turn its bytes into code for one bucket.
 pub struct Request<'a, 'py> {
     pub key: &'a str,
     pub checksum: &'a Bound<'py, PyAny>,
-    pub secret: Option<&'a [u8]>,
-    pub accept_plain: bool,
+    pub trust: &'a Trust,
     pub counters: &'a Counters,
     /// The store's scope in the in-process layer; `None` keeps this load out of it.
     pub scope: Option<Scope>,
@@ -83,15 +82,9 @@ impl<'py> Request<'_, 'py> {
             return Ok(None);
         };
         Counters::bump(&counters.bytes_read, entry.len() as u64);
-        let outcome = open_and_classify(
-            py,
-            entry,
-            self.key,
-            self.checksum,
-            self.secret,
-            self.accept_plain,
-            place,
-        )?;
+        let outcome = self
+            .trust
+            .open_and_classify(py, entry, self.key, self.checksum, place)?;
         match &outcome {
             Outcome::Hit(code) => {
                 Counters::bump(&counters.hits, 1);

@@ -16,8 +16,8 @@ use pyo3::types::PyBytes;
 use super::counters::Counters;
 use super::loading::Request;
 use super::memcached_client::{cache_key, MemcachedClientPy};
-use super::memory::{self, Check, Scope};
-use super::sealing::encode_sealed;
+use super::memory::{Check, Scope};
+use super::sealing::Trust;
 use crate::error::raise_failure;
 use jinja_bccache_core::memcached::Failure;
 use jinja_bccache_core::ratelimit::RateLimit;
@@ -26,9 +26,7 @@ use jinja_bccache_core::ratelimit::RateLimit;
 pub struct McStore {
     /// `None`: the in-process layer is not used (a Python client).
     scope: Option<Scope>,
-    secret: Option<Vec<u8>>,
-    /// Entries without a trailer (stock Jinja's) are accepted: Jinja-compatible keys only.
-    accept_plain: bool,
+    trust: Trust,
     raise_errors: bool,
     /// What the native client sends as the entry's TTL (0: none).
     ttl: u64,
@@ -47,8 +45,7 @@ impl McStore {
         Request {
             key: bucket_key,
             checksum,
-            secret: self.secret.as_deref(),
-            accept_plain: self.accept_plain,
+            trust: &self.trust,
             counters: self.counters.get(),
             scope: self.scope,
         }
@@ -68,32 +65,41 @@ impl McStore {
     }
 }
 
+/// A `McStore`'s settings, read from the dict the cache builds from its attributes.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct Settings {
+    scope: Option<String>,
+    secret: Option<Vec<u8>>,
+    accept_plain: bool,
+    raise_errors: bool,
+    ttl: u64,
+}
+
 #[pymethods]
 impl McStore {
-    /// `scope`: a description of the store (the native client's servers and the prefix), or
-    /// None to keep this cache out of the in-process layer.
+    /// `settings`: `scope`, a description of the store (the native client's servers and the
+    /// prefix), or None to keep this cache out of the in-process layer; `secret`;
+    /// `accept_plain` (whether entries without a trailer, stock Jinja's, are read);
+    /// `raise_errors`; `ttl`, what the native client sends (0: none). `counters` outlive the
+    /// store, as with `FsStore`.
     #[new]
-    #[pyo3(signature = (scope, secret, accept_plain, raise_errors, ttl, counters))]
-    fn new(
-        scope: Option<&str>,
-        secret: Option<Vec<u8>>,
-        accept_plain: bool,
-        raise_errors: bool,
-        ttl: u64,
-        counters: Py<Counters>,
-    ) -> Self {
-        let scope = scope.map(|description| {
-            memory::scope_of(
-                "memcached",
-                &[description.as_bytes()],
-                secret.as_deref(),
-                accept_plain,
-            )
-        });
-        McStore {
+    fn new(settings: Settings, counters: Py<Counters>) -> Self {
+        let Settings {
             scope,
             secret,
             accept_plain,
+            raise_errors,
+            ttl,
+        } = settings;
+        let trust = Trust {
+            secret,
+            accept_plain,
+        };
+        let scope = scope.map(|description| trust.scope("memcached", &[description.as_bytes()]));
+        McStore {
+            scope,
+            trust,
             raise_errors,
             ttl,
             counters,
@@ -163,7 +169,7 @@ impl McStore {
         let Some(key) = cache_key(key, self.raise_errors)? else {
             return Ok(());
         };
-        let entry = encode_sealed(checksum, code, bucket_key, self.secret.as_deref())?;
+        let entry = self.trust.encode_sealed(checksum, code, bucket_key)?;
         let request = self.request(bucket_key, checksum);
         let client = client.get();
         match py.detach(|| client.inner.set_versioned(key, &entry, self.ttl)) {
@@ -204,8 +210,29 @@ impl McStore {
         checksum: &Bound<'py, PyAny>,
         code: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let entry = encode_sealed(checksum, code, bucket_key, self.secret.as_deref())?;
+        let entry = self.trust.encode_sealed(checksum, code, bucket_key)?;
         Ok(PyBytes::new(py, &entry))
+    }
+
+    /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key`.
+    fn seal<'py>(&self, py: Python<'py>, entry: &[u8], bucket_key: &str) -> Bound<'py, PyBytes> {
+        PyBytes::new(
+            py,
+            &[entry, &self.trust.trailer(&[entry], bucket_key)].concat(),
+        )
+    }
+
+    /// For buckets whose subclass reads its own entry: the verified body of `value` (without
+    /// its trailer), or None (refusal logged with `place`, the memcached key).
+    fn unseal<'py>(
+        &self,
+        py: Python<'py>,
+        value: &[u8],
+        bucket_key: &str,
+        place: &str,
+    ) -> Option<Bound<'py, PyBytes>> {
+        let opened = self.trust.open_logged(value, bucket_key, &place);
+        opened.map(|opened| PyBytes::new(py, opened.body()))
     }
 
     /// For Python clients: a failure of `operation` ("get" or "set") on `key` that the cache

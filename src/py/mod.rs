@@ -24,8 +24,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::source_checksum, m)?)?;
     m.add_function(wrap_pyfunction!(codec::entry_load, m)?)?;
     m.add_function(wrap_pyfunction!(codec::entry_dump, m)?)?;
-    m.add_function(wrap_pyfunction!(sealing::seal_py, m)?)?;
-    m.add_function(wrap_pyfunction!(sealing::unseal, m)?)?;
     m.add_class::<filesystem::FsStore>()?;
     m.add_class::<memcached_client::MemcachedClientPy>()?;
     m.add_class::<memcached_store::McStore>()?;

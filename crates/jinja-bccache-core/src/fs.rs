@@ -263,36 +263,72 @@ pub struct PruneLimits {
     pub max_bytes: Option<u64>,
 }
 
+/// A file of a store's directory, as `list` finds it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub path: PathBuf,
+    pub size: u64,
+    /// When it was last read (its modification time where access times are not kept).
+    pub accessed: SystemTime,
+}
+
+/// What `list` finds in a store's directory.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// This pattern's entries.
+    pub entries: Vec<Listed>,
+    /// Temp files of this pattern's writers (live, or killed before they renamed).
+    pub temps: Vec<Listed>,
+}
+
+/// This pattern's entries in `dir` and its writers' temp files: regular files only, since a
+/// link planted among the entries is not ours to judge or follow.
+pub fn list(dir: &Path, pattern: &FilePattern) -> Result<Listing> {
+    let mut listing = Listing::default();
+    for entry in fs::read_dir(dir).map_err(|err| Error::io(dir, err))? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // temp files first: with a pattern ending in %s they match the entry pattern too
+        let found = if pattern.matches_temp(name) {
+            &mut listing.temps
+        } else if pattern.matches(name) {
+            &mut listing.entries
+        } else {
+            continue;
+        };
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue; // gone meanwhile
+        };
+        if meta.is_file() {
+            let accessed = meta.accessed().or_else(|_| meta.modified());
+            found.push(Listed {
+                path: entry.path(),
+                size: meta.len(),
+                accessed: accessed.unwrap_or_else(|_| SystemTime::now()),
+            });
+        }
+    }
+    Ok(listing)
+}
+
 /// Remove this pattern's entries in `dir`, least recently used first (by access time), until
 /// none is older than `max_age` and at most `max_entries` and `max_bytes` remain; temp files
 /// older than `RECENCY_GRANULARITY` go too. Returns (entries removed, bytes freed).
 pub fn prune(dir: &Path, pattern: &FilePattern, limits: PruneLimits) -> Result<(usize, u64)> {
     let now = SystemTime::now();
-    let age = |meta: &fs::Metadata| {
-        let atime = meta.accessed().or_else(|_| meta.modified()).unwrap_or(now);
-        now.duration_since(atime).unwrap_or_default()
-    };
-    let mut entries: Vec<(Duration, u64, PathBuf)> = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|err| Error::io(dir, err))? {
-        let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        // symlink_metadata: a link planted among the entries is not ours to judge or follow
-        let Ok(meta) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        // temp files first: with a pattern ending in %s they match the entry pattern too
-        if pattern.matches_temp(name) {
-            if age(&meta) > RECENCY_GRANULARITY {
-                let _ = fs::remove_file(entry.path());
-            }
-        } else if pattern.matches(name) {
-            entries.push((age(&meta), meta.len(), entry.path()));
+    let age = |listed: &Listed| now.duration_since(listed.accessed).unwrap_or_default();
+    let listing = list(dir, pattern)?;
+    for temp in &listing.temps {
+        if age(temp) > RECENCY_GRANULARITY {
+            let _ = fs::remove_file(&temp.path);
         }
     }
+    let mut entries: Vec<(Duration, u64, PathBuf)> = listing
+        .entries
+        .into_iter()
+        .map(|listed| (age(&listed), listed.size, listed.path))
+        .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.0)); // oldest first
     let mut count = entries.len();
     let mut bytes: u64 = entries.iter().map(|e| e.1).sum();

@@ -197,6 +197,30 @@ fn prune_removes_least_recently_used_first() {
 }
 
 #[test]
+fn list_finds_entries_and_temps_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = FilePattern::parse("e_%s").unwrap();
+    for (name, len) in [("e_a", 3), ("e_b", 5), ("e_bAbC123.tmp", 7), ("other", 11)] {
+        fs::write(dir.path().join(name), vec![b'x'; len]).unwrap();
+    }
+    fs::create_dir(dir.path().join("e_dir")).unwrap();
+    let names = |found: &[Listed]| {
+        let mut names: Vec<_> = found
+            .iter()
+            .map(|l| (l.path.file_name().unwrap().to_owned(), l.size))
+            .collect();
+        names.sort();
+        names
+    };
+    let listing = list(dir.path(), &pattern).unwrap();
+    assert_eq!(
+        names(&listing.entries),
+        vec![("e_a".into(), 3), ("e_b".into(), 5)]
+    );
+    assert_eq!(names(&listing.temps), vec![("e_bAbC123.tmp".into(), 7)]);
+}
+
+#[test]
 fn clear_removes_only_the_pattern() {
     let dir = tempfile::tempdir().unwrap();
     for name in [
