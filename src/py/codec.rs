@@ -5,13 +5,16 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+#[cfg(not(feature = "abi3"))]
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
-use pyo3::marshal;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+#[cfg(feature = "abi3")]
+use pyo3::types::PyMemoryView;
 use pyo3::types::{PyBytes, PyString};
 
+use super::marshal;
 use jinja_bccache_core::format;
 
 /// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
@@ -34,8 +37,8 @@ pub fn configure(bc_magic: &[u8]) {
 /// is encoded here; anything else, or a str with lone surrogates, goes through pickle itself.
 pub fn checksum_pickle(checksum: &Bound<'_, PyAny>) -> PyResult<Cow<'static, [u8]>> {
     if let Ok(s) = checksum.cast::<PyString>() {
-        if let Ok(text) = s.to_str() {
-            return Ok(Cow::Owned(format::pickle_str(text)));
+        if let Ok(text) = s.to_cow() {
+            return Ok(Cow::Owned(format::pickle_str(&text)));
         }
     }
     static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -144,13 +147,27 @@ pub fn entry_load<'py>(
     if let Ok(bytes) = data.cast::<PyBytes>() {
         return decode(py, bytes.as_bytes(), checksum);
     }
-    match PyBuffer::<u8>::get(data) {
-        Ok(buffer) => decode(py, &buffer.to_vec(py)?, checksum),
-        Err(_) => Err(PyTypeError::new_err(format!(
+    match bytes_like(data) {
+        Some(data) => decode(py, &data, checksum),
+        None => Err(PyTypeError::new_err(format!(
             "a bytes-like object is required, not '{}'",
             data.get_type().name()?
         ))),
     }
+}
+
+/// The bytes of a bytes-like object other than `bytes` (bytearray, memoryview...), or None.
+fn bytes_like(data: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    #[cfg(not(feature = "abi3"))]
+    return PyBuffer::<u8>::get(data).ok()?.to_vec(data.py()).ok();
+    // The stable ABI has the buffer protocol only from 3.11: through a memoryview instead.
+    #[cfg(feature = "abi3")]
+    return PyMemoryView::from(data)
+        .ok()?
+        .call_method0("tobytes")
+        .ok()?
+        .extract()
+        .ok();
 }
 
 /// `Bucket.bytecode_to_string` for a bucket whose code is set.

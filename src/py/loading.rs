@@ -2,6 +2,8 @@
 //! scope, and only while the store's check holds), then the backend's bytes verified and
 //! unmarshalled, each outcome counted, and a hit remembered in memory.
 
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 
 use super::counters::Counters;
@@ -19,21 +21,21 @@ pub struct Request<'a, 'py> {
 }
 
 impl<'py> Request<'_, 'py> {
-    fn layer_key(&self) -> Option<(Scope, &str)> {
+    fn layer_key(&self) -> Option<(Scope, Cow<'_, str>)> {
         Some((self.scope?, memory::checksum_text(self.checksum)?))
     }
 
     /// The code the in-process layer holds, and what must still hold for it to answer.
     pub fn cached(&self, py: Python<'py>) -> Option<(Bound<'py, PyAny>, Check)> {
         let (scope, text) = self.layer_key()?;
-        memory::get(py, scope, self.key, text)
+        memory::get(py, scope, self.key, &text)
     }
 
     /// The layer's code answers: count it; `now` is the entry's check from now on.
     pub fn served_from_memory(&self, before: Check, now: Check) {
         if now != before {
             if let Some((scope, text)) = self.layer_key() {
-                memory::recheck(scope, self.key, text, now);
+                memory::recheck(scope, self.key, &text, now);
             }
         }
         Counters::bump(&self.counters.hits, 1);
@@ -43,7 +45,7 @@ impl<'py> Request<'_, 'py> {
     /// The layer's entry no longer matches the store: drop it, the store answers.
     pub fn forget(&self) {
         if let Some((scope, text)) = self.layer_key() {
-            memory::forget(scope, self.key, text);
+            memory::forget(scope, self.key, &text);
         }
     }
 
@@ -106,7 +108,7 @@ impl<'py> Request<'_, 'py> {
     /// knows whether it succeeded.
     pub fn remember(&self, code: &Bound<'py, PyAny>, weight: usize, check: Check) {
         if let Some((scope, text)) = self.layer_key() {
-            memory::put(scope, code, self.key, text, weight, check);
+            memory::put(scope, code, self.key, &text, weight, check);
         }
     }
 }

@@ -17,6 +17,7 @@
 //! checksum. Bounded by the size of the serialized entries (a proxy for the memory the code
 //! objects take); least recently used first out.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use lru::LruCache;
@@ -236,11 +237,11 @@ pub fn set_memory_cache(max_bytes: usize) -> usize {
 
 /// The checksum as the layer keys it: Jinja's checksums are str; anything else (a subclass's
 /// choice) keeps the template out of the layer.
-pub fn checksum_text<'a>(checksum: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+pub fn checksum_text<'a>(checksum: &'a Bound<'_, PyAny>) -> Option<Cow<'a, str>> {
     checksum
         .cast::<PyString>()
         .ok()
-        .and_then(|s| s.to_str().ok())
+        .and_then(|s| s.to_cow().ok())
 }
 
 /// `memory_cache_info()`: `(entries, bytes, max_bytes)`.

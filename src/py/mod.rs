@@ -6,6 +6,7 @@ mod counters;
 mod filesystem;
 mod keys;
 mod loading;
+mod marshal;
 mod memcached_client;
 mod memcached_store;
 mod memo;
