@@ -15,6 +15,8 @@ default ``Undefined``; ``by_size(names)`` groups names by the size of their sour
 
 Everything is drawn from seeded ``random.Random`` instances, so two runs (or two processes)
 produce byte-identical corpora and contexts.
+
+Long because most of it is data: the template sources the corpus is assembled from.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ a cache; no entry is ever refused as damaged (a reader that saw a partial write 
 the trailer would otherwise hide it as a silent miss); every file under a final entry name is a
 complete entry that loads and renders correctly; no temp file survives a finished writer, and
 clear() removes those that killed writers leave behind.
+
+Longer than most test files: its scenarios share the worker scripts and the check of every
+entry left on disk, which read best next to them.
 """
 
 import fnmatch

@@ -8,6 +8,8 @@ template is rendered, the output is compared with an uncached render of the same
 Several scenarios need a second user: the script then runs in a subprocess that imports
 everything as root (the interpreter lives under /root, which nobody cannot enter) and drops
 to uid/gid 65534 before touching the cache.
+
+Longer than most test files: every scenario runs through the same second-user harness.
 """
 
 import errno

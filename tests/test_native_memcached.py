@@ -2,6 +2,9 @@
 
 Failure tests assert on the client's counters (attempts, timeouts, failovers), not on wall
 clock: "a dead server costs one timeout" is `stats()["timeouts"] == 1` after a whole render.
+
+Longer than most test files: the faulty servers (silent, slow, restarted, refusing) serve
+every test here.
 """
 
 import logging
