@@ -325,9 +325,15 @@ def test_stopped_server_times_out_once_then_is_readmitted(memcached_factory):
     server.pause()
     try:
         before = client.stats()
+        start = time.monotonic()
         render_all(MemcachedBytecodeCache(client))
+        elapsed = time.monotonic() - start
         d = delta(client.stats(), before)
-        assert (d.get("timeouts"), d.get("attempts"), d.get("marked_down")) == (1, 1, 1), d
+        # One attempt per retry interval: one in all, unless a loaded machine made the 24
+        # renders outlast the interval, which lets the breaker try again, as it should.
+        attempts = 1 + int(elapsed // RETRY)
+        assert d.get("marked_down") == 1, d
+        assert 1 <= d.get("attempts", 0) == d.get("timeouts", 0) <= attempts, (d, elapsed)
     finally:
         server.resume()
     time.sleep(RETRY)
