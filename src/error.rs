@@ -34,23 +34,37 @@ pub fn raise_failure(failure: Failure) -> PyErr {
 pub fn raise(err: Error) -> PyErr {
     match err {
         // OSError(errno, strerror, filename) picks FileNotFoundError, PermissionError, ...
-        Error::Io { path, source } => match errno_of(&source) {
-            Some(errno) => PyOSError::new_err((
-                errno,
-                strerror(&io::Error::from_raw_os_error(errno)),
-                path.to_string_lossy().into_owned(),
-            )),
-            None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
-        },
+        Error::Io { path, source } => {
+            // Windows reports its own error codes: given as `winerror`, they are what Python
+            // derives errno and the subclass (FileNotFoundError, ...) from, as for its own calls.
+            #[cfg(windows)]
+            if let Some(code) = source.raw_os_error() {
+                let path = path.to_string_lossy().into_owned();
+                return PyOSError::new_err((0, strerror(&source), path, code));
+            }
+            match errno_of(&source) {
+                Some(errno) => PyOSError::new_err((
+                    errno,
+                    strerror(&io::Error::from_raw_os_error(errno)),
+                    path.to_string_lossy().into_owned(),
+                )),
+                None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
+            }
+        }
         Error::Value(msg) => PyValueError::new_err(msg),
     }
 }
 
 /// The errno of an I/O error. tempfile wraps OS errors to add the temp file's path and the
-/// errno is lost on the way; the kind survives, so the common kinds are mapped back.
+/// errno is lost on the way; the kind survives, so the common kinds are mapped back. (On
+/// Windows an OS error's own code is a Windows code, not an errno: see `raise`.)
 fn errno_of(err: &io::Error) -> Option<i32> {
     use io::ErrorKind::*;
-    err.raw_os_error().or(match err.kind() {
+    #[cfg(unix)]
+    let raw = err.raw_os_error();
+    #[cfg(not(unix))]
+    let raw = None;
+    raw.or(match err.kind() {
         NotFound => Some(libc::ENOENT),
         PermissionDenied => Some(libc::EACCES),
         AlreadyExists => Some(libc::EEXIST),
