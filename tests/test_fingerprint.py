@@ -1,8 +1,10 @@
 """The fingerprint's escape hatches and failure modes: undescribable values, declared
 fingerprints, the fingerprint= argument, memoization and late edits of an Environment."""
 
+import gc
 import logging
 import threading
+import weakref
 
 import pytest
 from jinja2 import DictLoader, Environment
@@ -56,9 +58,6 @@ def test_undescribable_filter_is_process_local_and_logged_once(caplog):
 def test_the_warning_keeps_no_environment_alive(caplog):
     """Handlers may keep records (MemoryHandler, error trackers): the record names the
     Environment but must not hold it, or everything its filters refer to."""
-    import gc
-    import weakref
-
     env = Environment()
     env.filters["locked"] = threading.Lock().acquire  # undescribable
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):

@@ -216,10 +216,7 @@ impl McStore {
 
     /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key`.
     fn seal<'py>(&self, py: Python<'py>, entry: &[u8], bucket_key: &str) -> Bound<'py, PyBytes> {
-        PyBytes::new(
-            py,
-            &[entry, &self.trust.trailer(&[entry], bucket_key)].concat(),
-        )
+        PyBytes::new(py, &self.trust.seal(entry.to_vec(), bucket_key))
     }
 
     /// For buckets whose subclass reads its own entry: the verified body of `value` (without

@@ -46,6 +46,11 @@ impl Trust {
         seal::trailer(parts, key, self.secret.as_deref())
     }
 
+    /// `entry` with the trailer that seals it for `key` appended.
+    pub fn seal(&self, entry: Vec<u8>, key: &str) -> Vec<u8> {
+        seal::seal(entry, key, self.secret.as_deref())
+    }
+
     /// Frame and seal `code` into an entry for `key`.
     pub fn encode_sealed(
         &self,
@@ -53,11 +58,7 @@ impl Trust {
         code: &Bound<'_, PyAny>,
         key: &str,
     ) -> PyResult<Vec<u8>> {
-        Ok(seal::seal(
-            encode(checksum, code)?,
-            key,
-            self.secret.as_deref(),
-        ))
+        Ok(self.seal(encode(checksum, code)?, key))
     }
 
     /// `seal::open`, logging a refusal with `place` (a path or memcached key).
