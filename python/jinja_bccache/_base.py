@@ -2,7 +2,10 @@ import typing as t
 
 from ._bucket import BYTES_LIKE, Bucket
 from ._core import native, upstream
-from ._memo import key_suffix
+from ._fingerprint import LOCAL
+from ._folding import is_local
+from ._memo import Entry, entry_of, key_suffix
+from ._variants import prepare, remember_source, select
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -41,20 +44,34 @@ class BytecodeCache(upstream.BytecodeCache):
         self.fingerprint = fingerprint
         self.secret = check_secret(secret)
 
-    def _environment_suffix(
+    def _isolation(
         self, environment: t.Optional["Environment"], name: t.Optional[str]
-    ) -> t.Optional[str]:
-        """What is mixed into the key for this Environment, or None for Jinja's exact key."""
+    ) -> t.Tuple[t.Optional[str], t.Optional[Entry]]:
+        """What is mixed into the key for this Environment (None for Jinja's exact key), and
+        the Environment's memo entry when its entries carry folding records (the fingerprint
+        is computed, not given: a given one promises that its Environments compile alike)."""
         if not self.isolate_environments or environment is None:
-            return None
+            return None, None
         fingerprint = self.fingerprint
         if fingerprint is None:
-            return key_suffix(environment, name)
+            entry = entry_of(environment)
+            return key_suffix(environment, name, entry), entry
         if callable(fingerprint):
             fingerprint = fingerprint(environment)
         if not isinstance(fingerprint, str):
             raise TypeError(f"fingerprint must be a str, not {type(fingerprint).__name__}")
-        return fingerprint
+        return fingerprint, None
+
+    def _select(self, bucket: Bucket, entry: Entry) -> Bucket:
+        """The variant of the loaded entry that the bucket's Environment compiles alike."""
+
+        def next_variant(previous: Bucket, answers: str) -> Bucket:
+            key = native.cache_key(previous.key, "variant:" + answers)
+            variant = Bucket(previous.environment, key, previous.checksum)
+            self.load_bytecode(variant)
+            return variant
+
+        return select(bucket.environment, entry, bucket, next_variant)  # type: ignore[no-any-return]
 
     def get_cache_key(self, name: str, filename: t.Optional[str] = None) -> str:
         """Returns the unique hash key for this template name."""
@@ -75,13 +92,31 @@ class BytecodeCache(upstream.BytecodeCache):
         mandatory but filename may be `None`.
         """
         key = self.get_cache_key(name, filename)
-        suffix = self._environment_suffix(environment, name)
+        suffix, entry = self._isolation(environment, name)
         if suffix is not None:
             key = native.cache_key(key, suffix)
         checksum = self.get_source_checksum(source)
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)
+        if entry is not None:
+            bucket = self._select(bucket, entry)
+            if bucket.code is None:
+                remember_source(bucket, name, filename, source)
         return bucket
+
+    def set_bucket(self, bucket: upstream.Bucket) -> None:
+        """Put the bucket into the cache."""
+        environment = getattr(bucket, "environment", None)
+        if self.isolate_environments and self.fingerprint is None and environment is not None:
+            entry = entry_of(environment)
+            store, record = prepare(bucket, entry)
+            if not store:
+                return
+            counters = getattr(self, "_counters", None)
+            if counters is not None and record is not None:
+                if is_local(record) or entry[2].startswith(LOCAL):
+                    counters.add("process_local")
+        self.dump_bytecode(bucket)
 
 
 class NativeStore:

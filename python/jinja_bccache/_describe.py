@@ -39,7 +39,9 @@ def stdlib_modules() -> t.FrozenSet[str]:
 
 
 #: so their functions and classes are identified by name alone.
-PINNED_ROOTS = stdlib_modules() | {"jinja2", "markupsafe", "builtins"}
+#: This package's own code (FromStringCacheMixin's methods) is pinned by its version, which
+#: the fingerprint holds too.
+PINNED_ROOTS = stdlib_modules() | {"jinja2", "markupsafe", "builtins", "jinja_bccache"}
 
 #: Stands for values that cannot be described stably: entries then stay in this process.
 PROCESS_NONCE = os.urandom(16).hex()

@@ -8,6 +8,7 @@ from io import BytesIO
 from ._base import BytecodeCache, NativeStore
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import native, upstream
+from ._variants import remember_source
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -129,10 +130,14 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
             or cls._get_cache_filename is not _GET_CACHE_FILENAME
         ):
             return super().get_bucket(environment, name, filename, source)
-        suffix = self._environment_suffix(environment, name)
+        suffix, entry = self._isolation(environment, name)
         key, checksum, code = self._store.get(name, filename, source, suffix)
         bucket = Bucket(environment, key, checksum)
         bucket.code = code
+        if entry is not None:
+            bucket = self._select(bucket, entry)
+            if bucket.code is None:
+                remember_source(bucket, name, filename, source)
         return bucket
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:

@@ -1,9 +1,15 @@
-"""The environment fingerprint: a digest of everything that changes the code an Environment
+"""The environment fingerprint: a digest of the settings that change the code an Environment
 compiles, so that one cache shared by differently configured Environments (or Jinja
-versions, or releases of the application) never serves code compiled for another.
+versions) never serves code compiled for another.
+
+The settings are what the lexer, the parser, the extensions and the code generator read:
+delimiters, autoescape, the sandbox, the Undefined class, the policies, the extensions...
+What the application's filters, tests and ``finalize`` do when Jinja folds them is not
+described here: it is recorded per template while it compiles and replayed when it loads
+(:mod:`._folding`), and so are the kinds of the filters and tests a template uses.
 
 What goes in, and why, is listed in ``docs/isolation.md``. Values are described by
-:mod:`._describe`, the helpers application functions call by :mod:`._callgraph`; the
+:mod:`._describe`, the helpers application methods call by :mod:`._callgraph`; the
 fingerprint is memoized per Environment by :mod:`._memo`.
 """
 
@@ -22,13 +28,15 @@ from jinja2.utils import _PassArg
 
 from ._callgraph import describe_callees
 from ._describe import DECLARED, PROCESS_NONCE, Describer, qualname
+from ._folding import Unencodable, encode
+from . import _native as native
 from ._native import changes as native_changes
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 #: Bumped when what the fingerprint covers changes, so old entries are not served.
-SCHEME = "jinja-bccache-fingerprint-2"
+SCHEME = "jinja-bccache-fingerprint-3"
 
 #: Settings read by the lexer and the code generator (shared/docs: "What changes the code"):
 #: those Environment.__init__ sets on the instance, then those the sandbox sets on its class.
@@ -66,12 +74,8 @@ def settings(environment: "Environment") -> t.Tuple[t.Any, ...]:
     return values + tuple([getattr(environment, name, None) for name in _CLASS_ATTRS])
 
 
-#: Registries that start as Jinja's defaults; only what differs from them is described.
-REGISTRIES = (
-    ("filters", DEFAULT_FILTERS),
-    ("tests", DEFAULT_TESTS),
-    ("policies", DEFAULT_POLICIES),
-)
+#: Registries that start as Jinja's defaults: only what differs from them counts.
+REGISTRIES = (("policies", DEFAULT_POLICIES),)
 
 _REGISTRY_DEFAULTS = [defaults for _, defaults in REGISTRIES]
 
@@ -99,6 +103,9 @@ MEMO_ATTR = "_jinja_bccache_fingerprint"
 #: start with a NUL byte, which no loader's template name contains.
 FROM_STRING_NAME = "\x00from_string:"
 
+#: Starts the fingerprint of a configuration valid in this process only (stats count its entries).
+LOCAL = "local:"
+
 #: What may run at compile time with the Environment in hand, and so read its globals.
 _RECEIVES_ENVIRONMENT = (_PassArg.environment, _PassArg.eval_context)
 
@@ -109,12 +116,12 @@ _REPORTED: t.Set[t.Tuple[str, str]] = set()
 def _same(value: t.Any, default: t.Any) -> bool:
     if value is default:
         return True
-    # policies hold plain data (a copied dict compares equal); filters and tests are functions
-    return (
-        isinstance(default, (str, int, float, type(None), dict, tuple))
-        and type(value) is type(default)
-        and value == default
-    )
+    # Policies hold plain data (a copied dict is the default still), compared with their
+    # types: {"sort_keys": 1} is not {"sort_keys": True}, nor 5.0 the leeway 5.
+    try:
+        return encode(value) == encode(default)
+    except Unencodable:
+        return False
 
 
 def receives_environment(value: t.Any) -> bool:
@@ -132,24 +139,26 @@ Changes = t.List[t.List[t.Tuple[t.Any, t.Any]]]
 def changes(environment: "Environment") -> Changes:
     """For each of :data:`REGISTRIES`, the entries that are not the very object Jinja's
     default holds under that name (Jinja's defaults are never described)."""
-    return native_changes(
-        [environment.filters, environment.tests, environment.policies], _REGISTRY_DEFAULTS
-    )
+    return [_changed(environment.policies, DEFAULT_POLICIES)]
 
 
-def reads_globals(environment: "Environment", changed: t.Optional[Changes] = None) -> bool:
-    """Whether the Environment's globals can change its compiled code (see the rule in
-    ``docs/isolation.md``): an application filter, test or finalize receives it."""
+def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.Any, t.Any]]:
+    if type(registry) is dict:
+        return native_changes([registry], [defaults])[0]  # type: ignore[no-any-return]
+    # a mapping of another class (ansible-core's registries)
+    return [(k, v) for k, v in registry.items() if defaults.get(k, registry) is not v]
+
+
+def reads_globals(environment: "Environment") -> bool:
+    """Whether folding can read the Environment's globals: an application filter, test or
+    finalize receives it. Then the memo watches them, so that a global changed after the
+    first template was loaded is seen (the folding records are replayed again)."""
     finalize = environment.finalize
     if finalize is not None and receives_environment(finalize):
         return True
-    for pairs in (changed or changes(environment))[:2]:  # filters and tests
-        for _, value in pairs:
-            try:
-                passes = getattr(value, "jinja_pass_arg", None)
-            except Exception:  # an object whose attribute lookup fails: not marked
-                continue
-            if passes is _PassArg.environment or passes is _PassArg.eval_context:
+    for registry, defaults in ((environment.filters, DEFAULT_FILTERS), (environment.tests, DEFAULT_TESTS)):
+        for _, value in _changed(registry, defaults):
+            if receives_environment(value):
                 return True
     return False
 
@@ -214,6 +223,7 @@ def compute(environment: "Environment") -> str:
     parts: t.List[t.Tuple[str, t.Any]] = [
         ("scheme", SCHEME),
         ("jinja", _jinja_version()),
+        ("jinja_bccache", native.__version__),
         ("python", (sys.implementation.cache_tag, tuple(sys.version_info[:3]))),
     ]
     unstable: t.List[t.Tuple[str, str, str]] = []
@@ -232,19 +242,23 @@ def compute(environment: "Environment") -> str:
 
     add("class", type(environment))
     for name in ENVIRONMENT_ATTRS:
+        value = getattr(environment, name, None)
+        if name == "finalize":
+            # Whether there is one and how it is called shape the code; what it returns for
+            # constant output is recorded per template (see _folding.py).
+            add(name, (bool(value), _PassArg.from_obj(value) if value else None))
+            continue
         # The Undefined class is where factories put per-call data (see docs/isolation.md).
-        add(name, getattr(environment, name, None), factory_data=name == "undefined")
+        add(name, value, factory_data=name == "undefined")
     for name, defaults in REGISTRIES:
         # Most of a registry is Jinja's own entries, pinned by the Jinja version: describing
         # only the changes keeps the fingerprint fast enough for an Environment per request.
         registry = getattr(environment, name)
         pristine = _PRISTINE_POLICIES if name == "policies" else defaults
-        changed = {
-            k: v for k, v in registry.items() if k not in defaults or not _same(v, pristine[k])
-        }
-        add(name, (tuple(sorted(k for k in defaults if k not in registry)), changed))
-    if reads_globals(environment):
-        add("globals", _changes(environment.globals, DEFAULT_GLOBALS))
+        add(f"{name} removed", tuple(sorted(k for k in defaults if k not in registry)))
+        for key, value in registry.items():
+            if key not in defaults or not _same(value, pristine[key]):
+                add(f"{name}[{key!r}]", value)
     if not callable(environment.autoescape):
         add("autoescape", environment.autoescape)
     extensions = environment.extensions.values()
@@ -270,14 +284,11 @@ def compute(environment: "Environment") -> str:
         parts.append(("helpers", ("process", PROCESS_NONCE)))
     unstable.extend(("helpers", kind, message) for kind, message in describe.stand_ins[seen:])
 
+    digest = hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
     if unstable:
         _report(environment, unstable)
-    return hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _changes(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Any:
-    changed = {k: v for k, v in registry.items() if defaults.get(k, registry) is not v}
-    return (tuple(sorted(k for k in defaults if k not in registry)), changed)
+        return LOCAL + digest
+    return digest
 
 
 def _report(environment: "Environment", unstable: t.List[t.Tuple[str, str, str]]) -> None:
@@ -323,3 +334,21 @@ def _jinja_version() -> str:
                 version = "unknown"
         _JINJA_VERSION = version
     return _JINJA_VERSION
+
+
+def report_failure(environment: "Environment", exc: Exception) -> None:
+    """Computing the fingerprint itself failed: the Environment's entries stay in this
+    process, and the failure is logged once per process and kind."""
+    kind = ("failure", qualname(type(exc)))
+    if kind in _REPORTED:
+        return
+    _REPORTED.add(kind)
+    import logging
+
+    logging.getLogger("jinja_bccache.isolation").warning(
+        "the bytecode of %s is cached for this process only: describing its configuration "
+        "raised %r. Pass fingerprint= to the cache to share it. Logged once per process",
+        repr(environment),
+        exc,
+        exc_info=exc,
+    )

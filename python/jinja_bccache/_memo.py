@@ -1,26 +1,30 @@
 """The environment fingerprint, memoized: computed once per configuration, found by signature
-for each new Environment built like a previous one, and re-validated on every ``get_bucket``.
+for each new Environment built like a previous one, and re-validated on every ``get_bucket``;
+and the verdicts of the folding records replayed in the Environment (see _folding.py).
 
 Each Environment keeps its own entry, in its ``__dict__`` (as ``functools.cached_property``
 does), so the memo lives and dies with the Environment and keeps nothing else alive, even when
 a filter refers back to the Environment. The entry holds a snapshot of the containers whose
-contents the fingerprint covers (the Environment's attributes, filters, tests, policies,
-extensions, and globals where they count); on every hit a native check compares them with the
-snapshot by identity, so a setting changed in place after the first template was loaded is
-seen, and the fingerprint is looked up again.
+contents the fingerprint or a replay reads (the Environment's attributes, filters, tests,
+policies, extensions, and globals where a filter can read them); on every hit a native check
+compares them with the snapshot by identity, so a setting changed in place after the first
+template was loaded is seen: the fingerprint is looked up again, the records replayed again.
 """
 
 import typing as t
 
 from . import _fingerprint
+from ._describe import PROCESS_NONCE
 from ._fingerprint import (
     FROM_STRING_NAME,
+    LOCAL,
     MEMO_ATTR,
     Changes,
     changes,
     extended_attrs,
     reads_globals,
 )
+from ._folding import replay
 from ._native import snapshot, unchanged
 from ._signature import Signature, SignatureTable
 
@@ -30,23 +34,30 @@ if t.TYPE_CHECKING:
 SIGNATURES = SignatureTable()
 
 
-def _refresh(environment: "Environment") -> str:
+#: An entry: [id of its Environment, snapshot, fingerprint, {record digest: verdict}].
+Entry = t.List[t.Any]
+
+#: Verdicts kept per Environment; past this its table starts afresh.
+MAX_VERDICTS = 4096
+
+
+def _refresh(environment: "Environment") -> Entry:
     """Looks the fingerprint up (or computes it) and memoizes it with a new snapshot."""
     state = environment.__dict__
     changed = changes(environment)
-    reads = reads_globals(environment, changed)
+    reads = reads_globals(environment)
     extended = extended_attrs(environment)
     # The entry is in place before the snapshot of the attributes, and is a list filled in
     # afterwards: filling it is not a change of the attributes. Until its snapshot is set
     # last, the check fails and another thread computes for itself.
-    entry: t.List[t.Any] = [id(environment), None, ""]
+    entry: Entry = [id(environment), None, "", {}]
     state.pop(MEMO_ATTR, None)
     state[MEMO_ATTR] = entry
     # Taken before the fingerprint: a change made meanwhile is seen at the next check.
     taken = snapshot(state, MEMO_ATTR, _containers(environment, reads, extended))
-    entry[2] = fingerprint = _by_configuration(environment, reads, changed, extended)
+    entry[2] = _by_configuration(environment, changed, extended)
     entry[1] = taken
-    return fingerprint
+    return entry
 
 
 def _containers(environment: "Environment", reads: bool, extended: t.List[str]) -> t.List[t.Any]:
@@ -71,15 +82,13 @@ def _containers(environment: "Environment", reads: bool, extended: t.List[str]) 
     return containers
 
 
-def _by_configuration(
-    environment: "Environment", reads: bool, changed: Changes, extended: t.List[str]
-) -> str:
+def _by_configuration(environment: "Environment", changed: Changes, extended: t.List[str]) -> str:
     """The fingerprint of an Environment built like one seen before, found by its signature
     (by identity first, then by what its objects are made of), or computed."""
     shallow = deep = None
     signature = Signature()
     try:
-        shallow = signature.shallow(environment, reads, changed, extended)
+        shallow = signature.shallow(environment, changed, extended)
         known = SIGNATURES.get(shallow)
         if known is not None:
             return known
@@ -88,7 +97,7 @@ def _by_configuration(
     watched_shallow = signature.watched
     signature = Signature()
     try:
-        deep = signature.of(environment, reads, changed, extended)
+        deep = signature.of(environment, changed, extended)
         known = SIGNATURES.get(deep)
     except Exception:  # something it cannot name, or an odd value: compute
         deep = known = None
@@ -101,19 +110,44 @@ def _by_configuration(
     return known
 
 
-def key_suffix(environment: "Environment", name: t.Optional[str]) -> str:
-    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
+def entry_of(environment: "Environment") -> Entry:
+    """The Environment's memo entry, valid for its configuration as it is now."""
     state = environment.__dict__
     entry = state.get(MEMO_ATTR)
     # An overlay or a copy starts with its parent's entry: the id says whose it is.
     if entry is not None and entry[0] == id(environment) and unchanged(state, entry[1]):
-        suffix: str = entry[2]
-    else:
-        suffix = _refresh(environment)
+        return entry  # type: ignore[no-any-return]
+    try:
+        return _refresh(environment)
+    except Exception as exc:
+        # A bug or an object nothing foresaw must cost sharing, never a render.
+        _fingerprint.report_failure(environment, exc)
+        return [None, None, f"{LOCAL}failed:{PROCESS_NONCE}", {}]
+
+
+def key_suffix(environment: "Environment", name: t.Optional[str], entry: t.Optional[Entry] = None) -> str:
+    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
+    suffix: str = (entry or entry_of(environment))[2]
     autoescape = environment.autoescape
     if callable(autoescape):
         # resolved per template name, as the compiler does (from_string passes None)
         if name is not None and name.startswith(FROM_STRING_NAME):
             name = None
-        return f"{suffix}/{bool(autoescape(name))}"
+        try:
+            return f"{suffix}/{bool(autoescape(name))}"
+        except Exception:  # the compiler will raise it; nothing compiled can be shared
+            return f"{suffix}/raised:{PROCESS_NONCE}"
     return suffix
+
+
+def verdict(environment: "Environment", entry: Entry, record: t.Tuple[t.Any, ...]) -> str:
+    """``""`` when the Environment answers the folding record as recorded (see
+    :func:`_folding.replay`), else the digest of its own answers; memoized per record."""
+    verdicts = entry[3]
+    found = verdicts.get(record[1])
+    if found is None:
+        found = replay(environment, record)
+        if len(verdicts) >= MAX_VERDICTS:
+            verdicts.clear()
+        verdicts[record[1]] = found
+    return found  # type: ignore[no-any-return]

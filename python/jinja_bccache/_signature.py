@@ -21,15 +21,7 @@ import typing as t
 import weakref
 
 from ._describe import BEHAVIOUR, DECLARED, LARGE, PLAIN_TYPES, is_factory_datum, pinned
-from ._fingerprint import (
-    DEFAULT_GLOBALS,
-    ENVIRONMENT_ATTRS,
-    REGISTRIES,
-    Changes,
-    settings,
-    shared_defaults,
-)
-from ._native import changes as native_changes
+from ._fingerprint import ENVIRONMENT_ATTRS, REGISTRIES, Changes, settings, shared_defaults
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -66,7 +58,7 @@ class Signature:
         if kind in PLAIN_TYPES:
             if kind in (str, bytes) and len(value) > LARGE:
                 raise NoShortcut("a large value")  # not copied into the table
-            return value
+            return exact(value)
         composite = self._composites.get(kind)
         if composite is None:
             for base in (str, bytes, int, float, complex):
@@ -162,16 +154,16 @@ class Signature:
         )
 
     def of(
-        self, env: "Environment", reads_globals: bool, changed: Changes, extended: t.List[str]
+        self, env: "Environment", changed: Changes, extended: t.List[str]
     ) -> t.Tuple[t.Any, ...]:
         """The signature; ``changed`` and ``extended`` as :func:`_fingerprint.changes` and
         :func:`_fingerprint.extended_attrs` give them (the memo needs them too)."""
         ident = self.ident
-        parts: t.List[t.Any] = [ident(type(env)), reads_globals, shared_defaults()]
+        parts: t.List[t.Any] = [ident(type(env)), shared_defaults()]
         values = list(settings(env))
         undefined = values[_UNDEFINED]
         values[_UNDEFINED] = None
-        parts.extend([v if type(v) in PLAIN_TYPES else ident(v) for v in values])
+        parts.extend([ident(v) for v in values])
         self._factory = True
         try:
             parts.append(ident(undefined))
@@ -183,10 +175,6 @@ class Signature:
             (getattr(env, name), defaults, pairs)
             for (name, defaults), pairs in zip(REGISTRIES, changed)
         ]
-        if reads_globals:
-            registries.append(
-                (env.globals, DEFAULT_GLOBALS, native_changes([env.globals], [DEFAULT_GLOBALS])[0])
-            )
         for registry, defaults, pairs in registries:
             # Only what is not Jinja's own entry, in insertion order: building this must stay
             # much cheaper than compute(), and registries are mostly Jinja's defaults.
@@ -203,7 +191,7 @@ class Signature:
         return tuple(parts)
 
     def shallow(
-        self, env: "Environment", reads_globals: bool, changed: Changes, extended: t.List[str]
+        self, env: "Environment", changed: Changes, extended: t.List[str]
     ) -> t.Tuple[t.Any, ...]:
         """The signature by identity, of the very objects the Environment holds (but small dicts
         such as the sandbox's operator tables by what they hold, and a factory-made Undefined
@@ -218,7 +206,7 @@ class Signature:
             if kind in plain:
                 if (kind is str or kind is bytes) and len(value) > LARGE:
                     raise NoShortcut("a large value")  # not copied into the table
-                return value
+                return value if kind is str or value is None else exact(value)
             if kind.__weakrefoffset__:
                 watched.append(value)
                 return id(value)
@@ -227,7 +215,7 @@ class Signature:
             return self.watch(value)
 
         state = env.__dict__
-        parts: t.List[t.Any] = ["shallow", name(type(env)), reads_globals, shared_defaults()]
+        parts: t.List[t.Any] = ["shallow", name(type(env)), shared_defaults()]
         for attr in extended:
             value = state[attr]
             if not callable(value):
@@ -242,7 +230,7 @@ class Signature:
                 parts.append(self.ident(undefined))
             finally:
                 self._factory = False
-        parts.append(tuple([v if type(v) in plain else name(v) for v in values]))
+        parts.append(tuple([name(v) for v in values]))
         autoescape = env.autoescape
         if not callable(autoescape):
             parts.append(name(autoescape))
@@ -250,11 +238,6 @@ class Signature:
             parts.append(tuple([(k, name(v)) for k, v in pairs]) if pairs else ())
             if len(state[registry]) - len(pairs) != len(defaults):
                 parts.append(_removed(state[registry], defaults))
-        if reads_globals:
-            pairs = native_changes([env.globals], [DEFAULT_GLOBALS])[0]
-            parts.append(tuple([(k, name(v)) for k, v in pairs]))
-            if len(env.globals) - len(pairs) != len(DEFAULT_GLOBALS):
-                parts.append(_removed(env.globals, DEFAULT_GLOBALS))
         for ext in env.extensions.values():
             ext_state = [(k, name(v)) for k, v in vars(ext).items() if k != "environment"]
             parts.append((name(type(ext)), ext.priority, tuple(ext_state)))
@@ -274,6 +257,20 @@ class Signature:
         classmethod: _wrapper,
         property: _property,
     }
+
+
+def exact(value: t.Any) -> t.Any:
+    """A plain value as a table key that matches only a value of the same type and content:
+    ``1``, ``1.0`` and ``True`` are equal keys of a dict, and so are ``0.0`` and ``-0.0``,
+    yet Jinja folds each to other code."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is float:
+        return ("float", value.hex())
+    if kind is complex:
+        return ("complex", value.real.hex(), value.imag.hex())
+    return (kind.__name__, value)
 
 
 def _removed(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Tuple[str, ...]:

@@ -21,10 +21,13 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// Entries written that only this process can use (a configuration or a folding result
+    /// with no description that holds across processes).
+    pub process_local: AtomicU64,
 }
 
 impl Counters {
-    fn fields(&self) -> [(&'static str, &AtomicU64); 8] {
+    fn fields(&self) -> [(&'static str, &AtomicU64); 9] {
         [
             ("hits", &self.hits),
             ("memory_hits", &self.memory_hits),
@@ -34,6 +37,7 @@ impl Counters {
             ("errors", &self.errors),
             ("bytes_read", &self.bytes_read),
             ("bytes_written", &self.bytes_written),
+            ("process_local", &self.process_local),
         ]
     }
 

@@ -1,0 +1,442 @@
+"""What one template's compiled code depends on beyond the Environment's settings.
+
+Jinja's code generator reads three things from the application while it compiles: the
+*kind* of each filter and test a template uses (``pass_context``, ``pass_eval_context``,
+``pass_environment`` or none: it changes the call written), the results of the filters and
+tests its optimizer calls on constant arguments (``{{ "x"|nl2br }}`` bakes the result into
+the code), and the results of ``finalize`` applied to constant output. Everything else it
+reads is a setting, which the key covers (see ``_fingerprint.py``).
+
+So instead of describing every filter, test and global the application holds, the cache
+records these reads while a template whose entry was missing compiles, and stores the
+record (the *folding record*) with the entry. Loading replays the record in the loading
+Environment: the same questions asked of its filters, tests and finalize, with the same
+constant inputs. The same answers mean the compiler would write the same code, whatever
+else the Environment holds (Flask's ``url_for``, a request proxy, Django's lazy objects).
+Most templates fold nothing of the application's, and their record only names the kinds of
+the filters they use.
+
+The record travels inside the code object, as one unused constant appended to the module's
+constants: every store (the filesystem, memcached, any client, a subclass's own
+``dump_bytecode``) keeps it without knowing, and the entry's integrity check or signature
+covers it. Values are encoded with their type (``1``, ``1.0`` and ``True`` differ, and so
+do ``0.0`` and ``-0.0``); a value that cannot be encoded that way makes the entry valid in
+this process only, and is logged once.
+
+The hooks wrap four methods of Jinja's compiler and nodes. They do nothing unless this
+thread is compiling a template for a cache that asked for a record (see :func:`arm`).
+"""
+
+import hashlib
+import threading
+import typing as t
+
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator
+from jinja2.utils import _PassArg
+from markupsafe import Markup
+
+from ._describe import PROCESS_NONCE, qualname
+
+if t.TYPE_CHECKING:
+    from jinja2 import Environment
+
+#: The first item of a folding record; bumped when its format changes.
+MAGIC = "jinja_bccache.folding/1"
+
+#: Answers longer than this are kept as a digest: they are only compared, never replayed.
+_LARGE = 4096
+
+#: How deeply nested a constant may be and still be encoded.
+_DEPTH = 64
+
+#: Kinds of unencodable folding results already logged: once per process and place.
+_REPORTED: t.Set[t.Tuple[str, str]] = set()
+
+
+class Unencodable(Exception):
+    """A constant that has no typed encoding (an object, a function, an Undefined)."""
+
+
+def encode(value: t.Any, depth: int = 0) -> t.Any:
+    """``value`` as nested tuples of marshal-safe data that compare equal only for values of
+    the same type and content."""
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if kind is int or kind is bool:
+        return (kind.__name__, value)
+    if kind is float:
+        return ("float", value.hex())  # keeps the sign of zero; every NaN reads "nan"
+    if depth > _DEPTH:
+        raise Unencodable("nested too deeply")
+    if kind is Markup:
+        return ("Markup", str(value))
+    if kind is bytes:
+        return ("bytes", value)
+    if kind is tuple or kind is list:
+        return (kind.__name__, tuple([encode(v, depth + 1) for v in value]))
+    if kind is dict:
+        pairs = tuple([(encode(k, depth + 1), encode(v, depth + 1)) for k, v in value.items()])
+        return ("dict", pairs)
+    if kind is set or kind is frozenset:
+        items = sorted([encode(v, depth + 1) for v in value], key=repr)
+        return (kind.__name__, tuple(items))
+    if kind is complex:
+        return ("complex", value.real.hex(), value.imag.hex())
+    if kind is range:
+        return ("range", value.start, value.stop, value.step)
+    raise Unencodable(f"a {qualname(kind)} object")
+
+
+def decode(data: t.Any) -> t.Any:
+    """The value :func:`encode` encoded."""
+    if data is None or type(data) is str:
+        return data
+    tag = data[0]
+    if tag in ("int", "bool", "bytes"):
+        return data[1]
+    if tag == "float":
+        return float.fromhex(data[1])
+    if tag == "Markup":
+        return Markup(data[1])
+    if tag == "tuple":
+        return tuple([decode(v) for v in data[1]])
+    if tag == "list":
+        return [decode(v) for v in data[1]]
+    if tag == "dict":
+        return {decode(k): decode(v) for k, v in data[1]}
+    if tag in ("set", "frozenset"):
+        return (set if tag == "set" else frozenset)(decode(v) for v in data[1])
+    if tag == "complex":
+        return complex(float.fromhex(data[1]), float.fromhex(data[2]))
+    if tag == "range":
+        return range(data[1], data[2], data[3])
+    raise ValueError(f"not an encoded constant: {tag!r}")
+
+
+def _answer(result: t.Any) -> t.Any:
+    """What is recorded of a folding result: its encoding, or a digest of a large one."""
+    data = encode(result)
+    if type(result) in (str, Markup, bytes) and len(result) > _LARGE:
+        raw = repr(data).encode("utf-8", "surrogatepass")
+        return ("digest", type(result).__name__, len(result), hashlib.sha1(raw).hexdigest())
+    return data
+
+
+def _kind(registry: t.Any, name: str) -> str:
+    """How the code generator calls a filter or test: ``missing``, ``plain`` or the name of
+    its ``pass_*`` marker."""
+    func = registry.get(name)
+    if func is None:
+        return "missing"
+    passes = _PassArg.from_obj(func)
+    return "plain" if passes is None else passes.name
+
+
+class Recording:
+    """The reads of one compilation, in the order made: ``{question: answer}``."""
+
+    def __init__(self, environment: "Environment", bucket: t.Any) -> None:
+        self.environment = environment
+        self.bucket = bucket
+        self.reads: t.Dict[t.Any, t.Any] = {}
+        #: inside the code generator's run for this Environment
+        self.generating = False
+        #: evaluating a question's inputs: reads made meanwhile are the original's to record
+        self.suppressed = False
+        #: code generator runs completed, and whether any asked something twice and was
+        #: answered differently (a filter folding to a new value per call)
+        self.completed = 0
+        self.unstable = False
+
+    def read(self, question: t.Any, answer: t.Any) -> None:
+        known = self.reads.setdefault(question, answer)
+        if known != answer:
+            self.unstable = True
+
+    def local(self, where: str, what: str) -> None:
+        """A read this process alone can answer: the entry stays in this process."""
+        self.read(("process", PROCESS_NONCE, where), "here")
+        if (where, what) not in _REPORTED:
+            _REPORTED.add((where, what))
+            import logging  # on first use: it costs more to import than this package
+
+            logging.getLogger("jinja_bccache.isolation").warning(
+                "templates that fold %s on constant arguments are cached for this process "
+                "only: it returned %s, which cannot be compared across processes. Make it "
+                "return plain values (str, numbers, containers of them) when Jinja folds it, "
+                "or mark it @pass_context so that Jinja calls it at render time. Logged once "
+                "per process for each filter or test",
+                where,
+                what,
+            )
+
+    def record(self) -> t.Tuple[t.Any, ...]:
+        """The folding record, as stored with the entry."""
+        reads = tuple(self.reads.items())
+        digest = hashlib.sha1(repr(reads).encode("utf-8", "surrogatepass")).hexdigest()
+        return (MAGIC, digest, reads)
+
+
+_local = threading.local()
+
+
+def arm(environment: "Environment", bucket: t.Any) -> None:
+    """Record the next compilation of a template for ``environment`` in this thread, whose
+    code goes into ``bucket``."""
+    _local.recording = Recording(environment, bucket)
+
+
+def rebind(bucket: t.Any, environment: "Environment") -> None:
+    """The armed compilation runs on ``environment`` (a copy of the one it was armed for,
+    as ``warm()`` makes), not on the bucket's own."""
+    recording = getattr(_local, "recording", None)
+    if recording is not None and recording.bucket is bucket:
+        recording.environment = environment
+
+
+def take(bucket: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
+    """The folding record of the compilation armed for ``bucket``, or None when it was not
+    seen whole in this thread (then nobody knows what the code depends on)."""
+    recording = getattr(_local, "recording", None)
+    if recording is None or recording.bucket is not bucket:
+        return None
+    _local.recording = None
+    if recording.completed == 0 or recording.unstable:
+        return None
+    return recording.record()
+
+
+def disarm() -> None:
+    _local.recording = None
+
+
+def _active(environment: t.Any) -> t.Optional[Recording]:
+    recording: t.Optional[Recording] = getattr(_local, "recording", None)
+    if (
+        recording is None
+        or not recording.generating
+        or recording.suppressed
+        or recording.environment is not environment
+    ):
+        return None
+    return recording
+
+
+def record_of(code: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
+    """The folding record stored with a code object, if it has one."""
+    consts = code.co_consts
+    last = consts[-1] if consts else None
+    if type(last) is tuple and len(last) == 3 and last[0] == MAGIC:
+        return last
+    return None
+
+
+def attach(code: t.Any, record: t.Tuple[t.Any, ...]) -> t.Any:
+    """``code`` with ``record`` as its last constant. Appended, so no instruction's constant
+    index moves; nothing loads it, so the template runs exactly as compiled."""
+    consts = code.co_consts
+    if record_of(code) is not None:
+        consts = consts[:-1]
+    return code.replace(co_consts=(*consts, record))
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+def _fold(environment: "Environment", question: t.Tuple[t.Any, ...]) -> t.Any:
+    _, registry, name, autoescape, inputs = question
+    (first, *args), kwargs = decode(inputs)
+    ctx = nodes.EvalContext(environment)
+    ctx.autoescape = decode(autoescape)
+    node_class = nodes.Filter if registry == "filters" else nodes.Test
+    # Jinja's own folding decides, on a node holding the recorded inputs as constants.
+    node = node_class(
+        nodes.Const(first),
+        name,
+        [nodes.Const(arg) for arg in args],
+        [nodes.Keyword(key, nodes.Const(value)) for key, value in kwargs.items()],
+        None,
+        None,
+    )
+    try:
+        result = node.as_const(ctx)
+    except nodes.Impossible:
+        return "impossible"
+    return ("value", _answer(result))
+
+
+def _finalize(environment: "Environment", question: t.Tuple[t.Any, ...]) -> t.Any:
+    generator = environment.code_generator_class(environment, None, None)
+    const = generator._make_finalize().const
+    if const is None:
+        return "not folded"
+    try:
+        return ("value", _answer(const(decode(question[1]))))
+    except Exception:
+        return "impossible"
+
+
+def _ask(environment: "Environment", question: t.Tuple[t.Any, ...]) -> t.Any:
+    """The loading Environment's answer to a recorded question."""
+    what = question[0]
+    try:
+        if what == "lookup":
+            return _kind(getattr(environment, question[1]), question[2])
+        if what == "fold":
+            return _fold(environment, question)
+        if what == "finalize":
+            return _finalize(environment, question)
+    except Unencodable as exc:
+        return ("unencodable", str(exc))
+    except Exception as exc:  # anything odd: not the recorded answer, so a recompile
+        return ("raised", type(exc).__name__)
+    if what == "process":
+        # Another process's answer cannot be had: this process's own stands in, so that
+        # each process keeps its own variant instead of all fighting over one.
+        return "here" if question[1] == PROCESS_NONCE else ("process", PROCESS_NONCE)
+    return ("unknown question", what)
+
+
+def replay(environment: "Environment", record: t.Tuple[t.Any, ...]) -> str:
+    """``""`` when ``environment`` answers every question of ``record`` as recorded, so
+    that it compiles to the same code; otherwise a digest of its own answers, which names the
+    variant of the entry compiled for Environments answering like this one."""
+    answers = []
+    same = True
+    for question, recorded in record[2]:
+        answer = _ask(environment, question)
+        answers.append(answer)
+        if same and answer != recorded:
+            same = False
+    if same:
+        return ""
+    text = repr((record[1], answers)).encode("utf-8", "surrogatepass")
+    return hashlib.sha1(text).hexdigest()
+
+
+def is_local(record: t.Tuple[t.Any, ...]) -> bool:
+    """Whether a record has a read only this process can answer."""
+    return any(question[0] == "process" for question, _ in record[2])
+
+
+# -- the hooks ----------------------------------------------------------------------------
+
+_AS_CONST = nodes._FilterTestCommon.as_const
+_FILTER_TEST_COMMON = CodeGenerator._filter_test_common
+_MAKE_FINALIZE = CodeGenerator._make_finalize
+_VISIT_TEMPLATE = CodeGenerator.visit_Template
+
+
+def _as_const(self: t.Any, eval_ctx: t.Optional[nodes.EvalContext] = None) -> t.Any:
+    recording = getattr(_local, "recording", None)
+    if recording is None or not recording.generating or recording.suppressed:
+        return _AS_CONST(self, eval_ctx)
+    ctx = nodes.get_eval_context(self, eval_ctx)
+    if ctx.volatile or ctx.environment is not recording.environment:
+        return _AS_CONST(self, eval_ctx)
+    registry = "filters" if self._is_filter else "tests"
+    where = f"{registry}[{self.name!r}]"
+    # The inputs as the original computes them; the folds nested in them record themselves
+    # when the original runs.
+    recording.suppressed = True
+    try:
+        args, kwargs = nodes.args_as_const(self, ctx)
+        args.insert(0, self.node.as_const(ctx))
+        inputs: t.Any = (args, kwargs)
+    except Exception:  # not constant: the original cannot fold it either
+        inputs = None
+    finally:
+        recording.suppressed = False
+    try:
+        result = _AS_CONST(self, eval_ctx)
+    except nodes.Impossible:
+        _note_fold(recording, where, (registry, self.name, ctx, inputs), _IMPOSSIBLE)
+        raise
+    _note_fold(recording, where, (registry, self.name, ctx, inputs), result)
+    return result
+
+
+#: Stands for "not folded" among folding results, which may be any value.
+_IMPOSSIBLE = object()
+
+
+def _note_fold(recording: Recording, where: str, asked: t.Any, outcome: t.Any) -> None:
+    registry, name, ctx, inputs = asked
+    if inputs is None:  # its inputs were not constant: nothing of the filter's was read
+        return
+    try:
+        question = ("fold", registry, name, encode(ctx.autoescape), encode(inputs))
+        answer = "impossible" if outcome is _IMPOSSIBLE else ("value", _answer(outcome))
+    except Unencodable as exc:
+        recording.local(where, str(exc))
+    else:
+        recording.read(question, answer)
+
+
+def _filter_test_common(self: t.Any, node: t.Any, frame: t.Any, is_filter: bool) -> t.Any:
+    recording = _active(self.environment)
+    if recording is not None:
+        registry = "filters" if is_filter else "tests"
+        kind = _kind(getattr(self.environment, registry), node.name)
+        recording.read(("lookup", registry, node.name), kind)
+    return _FILTER_TEST_COMMON(self, node, frame, is_filter)
+
+
+def _make_finalize(self: t.Any) -> t.Any:
+    info = _MAKE_FINALIZE(self)
+    recording = _active(self.environment)
+    const = info.const
+    if recording is None or const is None or getattr(const, "_recorded", False):
+        return info
+    if not self.environment.finalize:  # Jinja's str(): the same in every Environment
+        return info
+
+    def recorded(value: t.Any) -> t.Any:
+        try:
+            question = ("finalize", encode(value))
+        except Unencodable as exc:
+            recording.local("finalize", str(exc))
+            return const(value)
+        try:
+            result = const(value)
+        except Exception:
+            recording.read(question, "impossible")
+            raise
+        try:
+            recording.read(question, ("value", _answer(result)))
+        except Unencodable as exc:
+            recording.local("finalize", str(exc))
+        return result
+
+    recorded._recorded = True  # type: ignore[attr-defined]
+    info = info._replace(const=recorded)
+    self._finalize = info
+    return info
+
+
+def _visit_template(self: t.Any, node: t.Any, frame: t.Any = None) -> t.Any:
+    recording = getattr(_local, "recording", None)
+    if recording is None or recording.generating or self.environment is not recording.environment:
+        return _VISIT_TEMPLATE(self, node, frame)
+    recording.generating = True
+    try:
+        result = _VISIT_TEMPLATE(self, node, frame)
+    finally:
+        recording.generating = False
+    recording.completed += 1
+    return result
+
+
+def install() -> None:
+    """Put the hooks in place (once; each passes straight through unless recording)."""
+    if nodes._FilterTestCommon.as_const is _as_const:
+        return
+    nodes._FilterTestCommon.as_const = _as_const  # type: ignore[method-assign]
+    CodeGenerator._filter_test_common = _filter_test_common  # type: ignore[method-assign]
+    CodeGenerator._make_finalize = _make_finalize  # type: ignore[method-assign]
+    CodeGenerator.visit_Template = _visit_template  # type: ignore[method-assign]
+
+
+install()
