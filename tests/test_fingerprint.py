@@ -34,32 +34,44 @@ def key_of(env, cache=None, name="t.html"):
     return cache.get_bucket(env, name, None, "src").key
 
 
-def test_undescribable_filter_is_process_local_and_logged_once(caplog):
-    lock = threading.Lock()
+class LockedExtension(Extension):
+    """An extension holding state nothing describes across processes."""
 
-    def locked_upper(s):
-        with lock:
-            return s.upper()
+    def __init__(self, environment):
+        super().__init__(environment)
+        self.lock = threading.Lock()
 
-    env = Environment()
-    env.filters["locked"] = locked_upper
+
+def test_undescribable_extension_state_is_process_local_and_logged_once(caplog):
+    env = Environment(extensions=[LockedExtension])
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
         first = key_of(env)
         assert key_of(env) == first
     messages = [r.getMessage() for r in caplog.records if r.name == "jinja_bccache.isolation"]
     assert len(messages) == 1
-    assert "cached for this process only" in messages[0] and "filters" in messages[0]
+    assert "cached for this process only" in messages[0] and "LockedExtension" in messages[0]
+    assert "__jinja_bccache_fingerprint__" in messages[0]  # what would make it shareable
     # in this process the same configuration still shares entries
-    env2 = Environment()
-    env2.filters["locked"] = locked_upper
-    assert key_of(env2) == first
+    assert key_of(Environment(extensions=[LockedExtension])) == first
+
+
+def test_filters_and_globals_are_not_part_of_the_key(caplog):
+    """What the application's filters do is recorded per template (see test_folding.py):
+    a filter or global nothing can describe costs nothing."""
+    lock = threading.Lock()
+    env = Environment()
+    env.filters["locked"] = lock.acquire
+    env.globals["lock"] = lock
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        assert key_of(env) == key_of(Environment())
+    assert not caplog.records
 
 
 def test_the_warning_keeps_no_environment_alive(caplog):
     """Handlers may keep records (MemoryHandler, error trackers): the record names the
     Environment but must not hold it, or everything its filters refer to."""
     env = Environment()
-    env.filters["locked"] = threading.Lock().acquire  # undescribable
+    env.policies["app.lock"] = threading.Lock()  # undescribable
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
         key_of(env)
     (record,) = [r for r in caplog.records if r.name == "jinja_bccache.isolation"]
@@ -84,13 +96,13 @@ class Declared(Opaque):
 
 def test_declared_fingerprint_makes_a_value_describable(caplog):
     a, b = Environment(), Environment()
-    a.filters["f"] = Declared()
-    b.filters["f"] = Declared()
+    a.policies["app.formatter"] = Declared()
+    b.policies["app.formatter"] = Declared()
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
         assert key_of(a) == key_of(b)
     assert not caplog.records
     c = Environment()
-    c.filters["f"] = Opaque()
+    c.policies["app.formatter"] = Opaque()
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
         assert key_of(c) != key_of(a)
     assert caplog.records
@@ -130,11 +142,17 @@ def test_isolation_off_gives_jinjas_key(tmp_path):
     )
 
 
-def test_filter_registered_after_first_use_changes_the_key():
-    env = Environment()
-    before = key_of(env)
-    env.filters["late"] = lambda s: s
-    assert key_of(env) != before
+def test_filter_replaced_after_first_use_is_seen(tmp_path):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    env = Environment(loader=DictLoader({"t": "{{ 'a'|f }}"}), bytecode_cache=cache)
+    env.filters["f"] = str.upper
+    assert env.get_template("t").render() == "A"
+    env.filters["f"] = lambda s: s * 2  # in place, after the first template was loaded
+    env.cache.clear()
+    assert env.get_template("t").render() == "aa"
+    jinja_bccache.memory_cache_clear()
+    env.cache.clear()
+    assert env.get_template("t").render() == "aa"
 
 
 def test_autoescape_callable_is_resolved_per_template():
@@ -167,10 +185,10 @@ def test_subclass_of_our_base_is_isolated_by_default(tmp_path):
     assert len(cache.store) == 2
 
 
-def test_registry_changes_against_jinjas_defaults():
+def test_policy_changes_against_jinjas_defaults():
     plain = key_of(Environment())
     removed = Environment()
-    del removed.filters["upper"]
+    del removed.policies["truncate.leeway"]
     assert key_of(removed) != plain
     copied = Environment()
     copied.policies["json.dumps_kwargs"] = dict(copied.policies["json.dumps_kwargs"])
@@ -178,6 +196,14 @@ def test_registry_changes_against_jinjas_defaults():
     changed = Environment()
     changed.policies["json.dumps_kwargs"] = {"sort_keys": False}
     assert key_of(changed) != plain
+    # compared with their types: tojson folds {"sort_keys": 1} as it does True, but a policy
+    # read by an extension could tell them apart, and nothing says which is which
+    truthy = Environment()
+    truthy.policies["json.dumps_kwargs"] = {"sort_keys": 1}
+    assert key_of(truthy) != plain
+    leeway = Environment()
+    leeway.policies["truncate.leeway"] = 5.0
+    assert key_of(leeway) != plain
 
 
 def test_flask_environment_is_describable(tmp_path, caplog):
@@ -205,12 +231,15 @@ def test_environments_built_alike_share_one_computation(monkeypatch):
     def factory(offset):
         env = Environment(extensions=["jinja2.ext.i18n"])
         env.filters["shift"] = lambda v: v + offset  # a new function object per Environment
+        env.policies["app.offset"] = offset
         return env
 
     keys = {key_of(factory(1)) for _ in range(5)}
     assert len(keys) == 1 and len(calls) == 1
-    assert key_of(factory(2)) not in keys  # same code, another closure value
+    assert key_of(factory(2)) not in keys  # another policy value
     assert len(calls) == 2
+    # plain values are told apart by type and sign, as Jinja folds them
+    assert len({key_of(factory(v)) for v in (1, 1.0, True, 0.0, -0.0)} - keys) == 4
 
 
 class EqualsEverything:
@@ -225,36 +254,32 @@ class EqualsEverything:
         return "forged"
 
 
-def test_a_default_filter_replaced_by_an_equal_looking_object_changes_the_key():
-    plain = key_of(Environment())  # memoized first, so the next ones are compared against it
-    replaced = Environment()
+def test_a_default_filter_replaced_by_an_equal_looking_object_is_not_served(tmp_path):
+    cache = jinja_bccache.FileSystemBytecodeCache(str(tmp_path))
+    loader = DictLoader({"t": "{{ 'x'|upper }}"})
+    assert Environment(loader=loader, bytecode_cache=cache).get_template("t").render() == "X"
+    replaced = Environment(loader=loader, bytecode_cache=cache)
     replaced.filters["upper"] = EqualsEverything()
-    assert key_of(replaced) != plain
-    odd_name = Environment()
-    odd_name.filters[1] = len  # a name that is not a str is looked at, not looked up
-    assert key_of(odd_name) != plain
+    assert replaced.get_template("t").render() == "forged"
+    odd_name = Environment(loader=loader, bytecode_cache=cache)
+    odd_name.filters[1] = len  # a name that is not a str: looked at, not looked up
+    assert odd_name.get_template("t").render() == "X"
 
 
 def test_an_undescribable_kind_is_logged_once_per_process(caplog):
-    def per_request():
-        lock = threading.Lock()
-        env = Environment()
-        env.filters["locked"] = lambda s: (lock, s)[1]
-        return env
-
     with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
         for _ in range(5):
-            key_of(per_request())
+            key_of(Environment(extensions=[LockedExtension]))
     assert len(caplog.records) == 1
 
 
 def test_an_undescribable_value_stands_in_for_itself_only():
     """What can be described around an undescribable value still tells configurations apart:
-    two filters holding a lock, one shouting and one whispering, are not one configuration."""
+    two policies holding a lock, one shouting and one whispering, are not one configuration."""
     lock = threading.Lock()
     shout, whisper = Environment(), Environment()
-    shout.filters["f"] = lambda s: (lock, s.upper())[1]
-    whisper.filters["f"] = lambda s: (lock, s.lower())[1]
+    shout.policies["app.style"] = (lock, "upper")
+    whisper.policies["app.style"] = (lock, "lower")
     assert key_of(shout) != key_of(whisper)
 
 

@@ -26,6 +26,7 @@ import pytest
 from jinja2 import DictLoader, Environment
 
 import jinja_bccache
+from forge import recorded_code
 
 NOBODY = 65534
 NAME = "page.html"
@@ -184,7 +185,7 @@ def forge_entry(tmp_path):
     real = cache.get_bucket(env, NAME, None, SOURCE)
     assert real.code is None
     forged = jinja_bccache.Bucket(env, real.key, real.checksum)
-    forged.code = env.compile(FORGED_SOURCE, NAME)
+    forged.code = recorded_code(env, FORGED_SOURCE, NAME)
     jinja_bccache.FileSystemBytecodeCache(str(attacker)).set_bucket(forged)
     entry = cache._get_cache_filename(real)
     forged_file = attacker / os.path.basename(entry)

@@ -17,6 +17,7 @@ from jinja2 import DictLoader, Environment
 
 import jinja_bccache
 from jinja_bccache import FileSystemBytecodeCache, MemcachedBytecodeCache, MemcachedClient
+from forge import recorded_code
 
 pytestmark = pytest.mark.usefixtures("memory_layer")
 
@@ -111,7 +112,7 @@ def forge(directory, name="page.html"):
     env.get_template(name)
     [entry] = entries(directory)
     bucket = honest.get_bucket(env, name, None, TEMPLATES[name])
-    bucket.code = env.compile(FORGED, name)
+    bucket.code = recorded_code(env, FORGED, name)
     honest.set_bucket(bucket)
     return directory / entry
 
@@ -225,7 +226,7 @@ def test_memcached_changes_are_seen_through_the_layer(memcached_factory):
     assert cache.stats()["writes"] == 2, cache.stats()
     # another writer replaces the item: its entry is what this cache loads next
     bucket = cache.get_bucket(env, "page.html", None, TEMPLATES["page.html"])
-    bucket.code = env.compile(FORGED, "page.html")
+    bucket.code = recorded_code(env, FORGED, "page.html")
     MemcachedBytecodeCache(other).set_bucket(bucket)
     assert render(cache) == "forged"
     value = other.get(key)

@@ -30,6 +30,7 @@ thread is compiling a template for a cache that asked for a record (see :func:`a
 import hashlib
 import threading
 import typing as t
+import weakref
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
@@ -135,11 +136,13 @@ def _kind(registry: t.Any, name: str) -> str:
 
 
 class Recording:
-    """The reads of one compilation, in the order made: ``{question: answer}``."""
+    """The reads of one compilation, in the order made: ``{question: answer}``. It refers to
+    its Environment and bucket weakly: one armed for a compilation that never came must not
+    keep them (and a request a filter is bound to) alive."""
 
     def __init__(self, environment: "Environment", bucket: t.Any) -> None:
-        self.environment = environment
-        self.bucket = bucket
+        self._environment = weakref.ref(environment)
+        self._bucket = weakref.ref(bucket)
         self.reads: t.Dict[t.Any, t.Any] = {}
         #: inside the code generator's run for this Environment
         self.generating = False
@@ -149,6 +152,18 @@ class Recording:
         #: answered differently (a filter folding to a new value per call)
         self.completed = 0
         self.unstable = False
+
+    @property
+    def environment(self) -> t.Optional["Environment"]:
+        return self._environment()
+
+    @environment.setter
+    def environment(self, environment: "Environment") -> None:
+        self._environment = weakref.ref(environment)
+
+    @property
+    def bucket(self) -> t.Any:
+        return self._bucket()
 
     def read(self, question: t.Any, answer: t.Any) -> None:
         known = self.reads.setdefault(question, answer)
