@@ -98,6 +98,65 @@ _NOT_FACTORY_DATA: t.Tuple[type, ...] = (
 )
 
 
+def _runtime_members(cls: type) -> t.FrozenSet[str]:
+    """Methods of an Environment or extension class that run when templates are loaded or
+    rendered, never while one compiles: what ``__init__`` sets up is read from the instance
+    itself, and describing the rest would tie the key to code that cannot change it."""
+    from jinja2 import Environment
+    from jinja2.ext import Extension
+
+    if issubclass(cls, Environment):
+        return _ENVIRONMENT_RUNTIME
+    if issubclass(cls, Extension):
+        return frozenset({"__init__", "bind"})
+    return frozenset()
+
+
+_ENVIRONMENT_RUNTIME = frozenset(
+    {
+        "__init__",
+        "overlay",
+        "get_template",
+        "select_template",
+        "get_or_select_template",
+        "from_string",
+        "_load_template",
+        "make_globals",
+        "join_path",
+        "list_templates",
+        "handle_exception",
+        "call_filter",
+        "call_test",
+        "call",
+        "call_binop",
+        "call_unop",
+        "compile_templates",
+        "compile_expression",
+        "extend",
+        "add_extension",
+    }
+)
+
+
+def _slot_values(obj: t.Any) -> t.Optional[t.Dict[str, t.Any]]:
+    """The state of an instance kept in ``__slots__`` (a frozen dataclass with slots)."""
+    names = [
+        name
+        for klass in type(obj).__mro__
+        for name in getattr(klass, "__slots__", ())
+        if isinstance(name, str) and name not in ("__dict__", "__weakref__")
+    ]
+    if not names:
+        return None
+    state = {}
+    for name in names:
+        try:
+            state[name] = object.__getattribute__(obj, name)
+        except AttributeError:  # an unset slot
+            continue
+    return state
+
+
 class Unstable(Exception):
     """A value that has no stable description across processes; ``kind`` names its type, so
     that the same kind of value is reported once per process."""
@@ -292,7 +351,12 @@ class Describer:
     def _class(self, cls: type) -> t.Any:
         if pinned(cls):
             return ("class", qualname(cls))
-        body = {name: value for name, value in vars(cls).items() if isinstance(value, BEHAVIOUR)}
+        skipped = _runtime_members(cls)
+        body = {
+            name: value
+            for name, value in vars(cls).items()
+            if isinstance(value, BEHAVIOUR) and name not in skipped
+        }
         return ("class", qualname(cls), tuple(self(b) for b in cls.__bases__), self(body))
 
     def _instance(self, obj: t.Any) -> t.Any:
@@ -301,7 +365,11 @@ class Describer:
             return ("value", kind, repr(obj))
         if kind == "re:Pattern":
             return ("value", kind, self(obj.pattern), obj.flags)
+        if obj is Ellipsis or obj is NotImplemented:
+            return ("singleton", repr(obj))
         state = getattr(obj, "__dict__", None)
+        if state is None:
+            state = _slot_values(obj)
         if state is None:
             # no repr(): it can be huge (a request's buffer) or run arbitrary code
             raise Unstable(f"cannot describe a {type(obj).__qualname__} object", kind)

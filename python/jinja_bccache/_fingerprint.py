@@ -156,11 +156,15 @@ def reads_globals(environment: "Environment") -> bool:
     finalize = environment.finalize
     if finalize is not None and receives_environment(finalize):
         return True
-    for registry, defaults in ((environment.filters, DEFAULT_FILTERS), (environment.tests, DEFAULT_TESTS)):
-        for _, value in _changed(registry, defaults):
-            if receives_environment(value):
-                return True
-    return False
+    registries = ((environment.filters, DEFAULT_FILTERS), (environment.tests, DEFAULT_TESTS))
+    try:
+        return any(
+            receives_environment(value)
+            for registry, defaults in registries
+            for _, value in _changed(registry, defaults)
+        )
+    except Exception:  # a registry that cannot be listed (ansible-core's loads on lookup)
+        return True
 
 
 _BASELINE_ATTRS: t.Optional[t.FrozenSet[str]] = None

@@ -1,0 +1,388 @@
+"""Exact isolation: what a template's compiled code depends on is what its compilation read
+(the kinds of its filters and tests, what folding its constants returned), recorded with the
+entry and replayed on load. Configurations that fold differently never share an entry, and
+those that fold alike always do, whatever else their Environments hold."""
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2 import DictLoader, Environment, pass_environment, pass_eval_context
+from markupsafe import Markup, escape
+
+import jinja_bccache
+from jinja_bccache import FileSystemBytecodeCache, _folding
+
+
+@pytest.fixture(autouse=True)
+def _unreported():
+    """Unencodable folding results are logged once per process: each test starts afresh."""
+    reported = set(_folding._REPORTED)
+    _folding._REPORTED.clear()
+    yield
+    _folding._REPORTED.clear()
+    _folding._REPORTED.update(reported)
+
+
+def scale_filter(x):
+    def scale(v):
+        return f"{v} x={x!r}"
+
+    return scale
+
+
+TEMPLATES = {"a.html": "{{ 5|scale }} {{ name|upper }}", "plain.html": "plain {{ name }}"}
+
+
+def render(env, name="a.html"):
+    return env.get_template(name).render(name="n")
+
+
+def uncached(configure):
+    env = Environment(loader=DictLoader(TEMPLATES))
+    configure(env)
+    return render(env)
+
+
+def cached(directory, configure):
+    env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=FileSystemBytecodeCache(directory))
+    configure(env)
+    return render(env)
+
+
+def by_closure(x):
+    return lambda env: env.filters.__setitem__("scale", scale_filter(x))
+
+
+@pass_environment
+def from_global(env, v):
+    return f"{v} x={env.globals['x']!r}"
+
+
+def by_global(x):
+    def configure(env):
+        env.filters["scale"] = from_global
+        env.globals["x"] = x
+
+    return configure
+
+
+@pytest.mark.parametrize("configure", [by_closure, by_global], ids=["closure", "global"])
+@pytest.mark.parametrize("values", [(1, 1.0, True), (0.0, -0.0), ("1", b"1"), ((1,), [1])])
+def test_values_that_fold_differently_never_share(tmp_path, configure, values):
+    for layer in (True, False):
+        jinja_bccache.memory_cache_clear()
+        for value in values + values:  # twice: each reads its own entry back
+            if not layer:
+                jinja_bccache.memory_cache_clear()
+            assert cached(str(tmp_path), configure(value)) == uncached(configure(value)), value
+
+
+# One value of each kind that folds to its own repr, and containers of them.
+FOLDED = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 3),
+        st.floats(allow_nan=False, width=16),
+        st.text(max_size=3),
+        st.binary(max_size=3),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=FOLDED, second=FOLDED, configure=st.sampled_from([by_closure, by_global]))
+def test_property_each_renders_what_an_uncached_environment_renders(tmp_path_factory, first, second, configure):
+    directory = str(tmp_path_factory.mktemp("shared"))
+    jinja_bccache.memory_cache_clear()
+    cached(directory, configure(first))  # primes the shared directory
+    assert cached(directory, configure(second)) == uncached(configure(second))
+    jinja_bccache.memory_cache_clear()
+    assert cached(directory, configure(first)) == uncached(configure(first))
+    assert cached(directory, configure(second)) == uncached(configure(second))
+
+
+def test_configurations_that_fold_differently_each_keep_their_entry(tmp_path):
+    """No ping-pong: once each has written, alternating loads only hit."""
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    configs = [by_closure(v) for v in (1, 2, 3)]
+    for configure in configs:
+        env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=cache)
+        configure(env)
+        render(env)
+    writes = cache.stats()["writes"]
+    for _ in range(3):
+        for configure in configs:
+            jinja_bccache.memory_cache_clear()
+            env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=cache)
+            configure(env)
+            render(env)
+    assert cache.stats()["writes"] == writes == 3
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_a_kind_of_filter_changes_the_code(tmp_path):
+    """The same filter name, called with the eval context in one Environment and plainly in
+    another: the code calls it differently, so the entries differ."""
+
+    @pass_eval_context
+    def with_ctx(ctx, value):
+        return f"ctx:{value}"
+
+    def plain(value):
+        return f"plain:{value}"
+
+    for f in (with_ctx, plain, with_ctx):
+        env = Environment(loader=DictLoader({"t": "{{ name|f }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+        env.filters["f"] = f
+        expected = "ctx:n" if f is with_ctx else "plain:n"
+        assert env.get_template("t").render(name="n") == expected
+
+
+def nl2br_filter():
+    # Jinja's documentation's example of an eval-context filter
+    @pass_eval_context
+    def nl2br(eval_ctx, value):
+        br = "<br>\n"
+        if eval_ctx.autoescape:
+            value = escape(value)
+            br = Markup(br)
+        result = "\n\n".join(f"<p>{br.join(p.splitlines())}</p>" for p in value.split("\n\n"))
+        return Markup(result) if eval_ctx.autoescape else result
+
+    return nl2br
+
+
+def test_live_globals_do_not_stop_sharing(tmp_path, caplog):
+    """Globals that nothing can describe (a lock, a thread-local, a proxy) with a filter that
+    receives the eval context: the entries are the settings' and the records'."""
+
+    class Proxy:
+        def __getattr__(self, name):
+            raise RuntimeError("working outside of request context")
+
+    def app_env():
+        env = Environment(
+            loader=DictLoader({"t": "{{ text|nl2br }}{{ 'a\nb'|nl2br }}"}),
+            bytecode_cache=FileSystemBytecodeCache(str(tmp_path)),
+            autoescape=True,
+        )
+        env.filters["nl2br"] = nl2br_filter()
+        env.globals.update(lock=threading.Lock(), local=threading.local(), request=Proxy())
+        return env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache"):
+        first = app_env()
+        out = first.get_template("t").render(text="x\ny")
+        jinja_bccache.memory_cache_clear()
+        second = app_env()
+        assert second.get_template("t").render(text="x\ny") == out
+    assert second.bytecode_cache.stats()["hits"] == 1 and not caplog.records
+    assert out == "<p>x<br>\ny</p><p>a<br>\nb</p>"
+
+
+class Registry(Mapping):
+    """A registry that is a mapping but not a dict (ansible-core 2.19 has its own)."""
+
+    def __init__(self, items):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+
+def test_registries_that_are_not_dicts(tmp_path, caplog):
+    def make():
+        env = Environment(loader=DictLoader({"t": "{{ 'a'|upper }}{{ x is odd }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+        env.filters = Registry(env.filters)
+        env.tests = Registry(env.tests)
+        return env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache"):
+        assert make().get_template("t").render(x=1) == "ATrue"
+        jinja_bccache.memory_cache_clear()
+        env = make()
+        assert env.get_template("t").render(x=2) == "AFalse"
+    assert env.bytecode_cache.stats()["hits"] == 1 and not caplog.records
+
+
+class Hostile:
+    """Attributes that raise, a property with a side effect, an equality that lies."""
+
+    touched = 0
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"no {name}")
+
+    @property
+    def effect(self):
+        Hostile.touched += 1
+        return 1
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_hostile_objects_never_break_a_render(tmp_path, caplog):
+    loader = DictLoader({"t": "{{ 'a'|odd }}{{ h }}", "u": "{{ 'b'|odd }}"})
+
+    def make():
+        env = Environment(loader=loader, bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+        env.filters["odd"] = lambda v: Hostile()  # folds to an object with no stable form
+        env.globals["h"] = Hostile()
+        env.policies["app.hostile"] = Hostile()
+        return env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        out = make().get_template("t").render()
+        assert make().get_template("u").render()
+    assert out.startswith("<")
+    assert Hostile.touched == 0
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "filters['odd']" in messages and "pass_context" in messages
+
+
+def test_unencodable_folding_results_are_process_local_and_counted(tmp_path, caplog):
+    class Money:
+        def __init__(self, v):
+            self.v = v
+
+        def __str__(self):
+            return f"${self.v}"
+
+    loader = DictLoader({"t": "{{ 5|money }}"})
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        for _ in range(3):
+            env = Environment(loader=loader, bytecode_cache=cache)
+            env.filters["money"] = Money
+            assert env.get_template("t").render() == "$5"
+    (record,) = caplog.records
+    assert "filters['money']" in record.getMessage() and "Money" in record.getMessage()
+    assert cache.stats()["process_local"] == 1 and cache.stats()["writes"] == 1
+
+
+def test_a_filter_folding_to_a_new_value_per_call_is_not_stored(tmp_path):
+    counter = iter(range(1000))
+    env = Environment(loader=DictLoader({"t": "{{ 'x'|tick }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+    env.filters["tick"] = lambda v: f"{v}{next(counter)}"
+    first = env.get_template("t").render()
+    assert first.startswith("x")
+    assert env.bytecode_cache.stats()["writes"] == 0
+
+
+def test_code_compiled_before_get_bucket_is_recorded_when_stored(tmp_path):
+    env = Environment()
+    env.filters["f"] = lambda v: v * 2
+    code = env.compile("{{ 'a'|f }}", "t")
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    bucket = cache.get_bucket(env, "t", None, "{{ 'a'|f }}")
+    bucket.code = code
+    cache.set_bucket(bucket)
+    jinja_bccache.memory_cache_clear()
+    other = Environment()
+    other.filters["f"] = lambda v: v * 3
+    assert cache.get_bucket(other, "t", None, "{{ 'a'|f }}").code is None
+    again = Environment()
+    again.filters["f"] = lambda v: v * 2
+    assert cache.get_bucket(again, "t", None, "{{ 'a'|f }}").code is not None
+
+
+def test_isolation_off_writes_jinjas_own_code(tmp_path):
+    cache = FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
+    env = Environment(loader=DictLoader({"t": "{{ 'a'|upper }}"}), bytecode_cache=cache)
+    env.get_template("t")
+    jinja_bccache.memory_cache_clear()
+    bucket = cache.get_bucket(env, "t", None, "{{ 'a'|upper }}")
+    assert _folding.record_of(bucket.code) is None
+
+
+@pytest.mark.parametrize("value", [None, True, 1, -0.0, 1.5, "s", b"b", Markup("<m>"), (1, [2]), {"k": {1, 2}}, frozenset("ab"), range(3), 1j])
+def test_encoding_round_trips_with_types(value):
+    data = _folding.encode(value)
+    back = _folding.decode(data)
+    assert type(back) is type(value) and back == value
+    assert _folding.encode(back) == data
+
+
+FLASK_APP = textwrap.dedent('''
+    import json, logging, sys
+    from flask import Flask
+    from markupsafe import Markup, escape
+    from jinja2 import DictLoader, pass_environment, pass_eval_context
+    import jinja2
+    from jinja_bccache import FileSystemBytecodeCache
+
+    logged = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("jinja_bccache").addHandler(handler)
+    compiles = 0
+    _compile = jinja2.Environment.compile
+
+    def counting(self, *a, **k):
+        global compiles
+        compiles += 1
+        return _compile(self, *a, **k)
+
+    jinja2.Environment.compile = counting
+
+    app = Flask("demo")
+    app.config["STATIC_HOST"] = "https://cdn.example"
+    app.jinja_options = {**app.jinja_options,
+                         "bytecode_cache": FileSystemBytecodeCache(sys.argv[1]),
+                         "loader": DictLoader({"page.html": sys.argv[2]})}
+
+    @app.template_filter()
+    @pass_eval_context
+    def nl2br(eval_ctx, value):
+        br = Markup("<br>\\n") if eval_ctx.autoescape else "<br>\\n"
+        value = escape(value) if eval_ctx.autoescape else value
+        return br.join(value.splitlines())
+
+    @app.template_filter()
+    @pass_environment
+    def static(env, path):
+        return env.globals["config"]["STATIC_HOST"] + "/" + path
+
+    with app.test_request_context("/"):
+        out = app.jinja_env.get_template("page.html").render(text="a\\nb")
+    print(json.dumps({"out": out, "compiles": compiles, "stats": app.jinja_env.bytecode_cache.stats(),
+                      "logged": [r.getMessage() for r in logged]}))
+''')
+
+
+def test_flask_with_eval_context_and_environment_filters_shares_across_processes(tmp_path):
+    pytest.importorskip("flask")
+    source = "{{ text|nl2br }} {{ 'site.css'|static }} {{ url_for('static', filename='x') }} {{ request.path }}"
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", FLASK_APP, str(tmp_path), source], capture_output=True, text=True, check=True).stdout)
+        for _ in range(2)
+    ]
+    assert runs[0]["out"] == runs[1]["out"] == "a<br>\nb https://cdn.example/site.css /static/x /"
+    assert [r["compiles"] for r in runs] == [1, 0]
+    assert runs[1]["stats"]["hits"] == 1 and runs[1]["stats"]["misses"] == 0
+    assert runs[0]["logged"] == runs[1]["logged"] == []
+    assert len(list(tmp_path.iterdir())) == 1
