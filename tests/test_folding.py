@@ -3,11 +3,7 @@
 entry and replayed on load. Configurations that fold differently never share an entry, and
 those that fold alike always do, whatever else their Environments hold."""
 
-import json
 import logging
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Mapping
 
@@ -52,7 +48,9 @@ def uncached(configure):
 
 
 def cached(directory, configure):
-    env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=FileSystemBytecodeCache(directory))
+    env = Environment(
+        loader=DictLoader(TEMPLATES), bytecode_cache=FileSystemBytecodeCache(directory)
+    )
     configure(env)
     return render(env)
 
@@ -104,9 +102,13 @@ FOLDED = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(first=FOLDED, second=FOLDED, configure=st.sampled_from([by_closure, by_global]))
-def test_property_each_renders_what_an_uncached_environment_renders(tmp_path_factory, first, second, configure):
+def test_property_each_renders_what_an_uncached_environment_renders(
+    tmp_path_factory, first, second, configure
+):
     directory = str(tmp_path_factory.mktemp("shared"))
     jinja_bccache.memory_cache_clear()
     cached(directory, configure(first))  # primes the shared directory
@@ -147,7 +149,10 @@ def test_a_kind_of_filter_changes_the_code(tmp_path):
         return f"plain:{value}"
 
     for f in (with_ctx, plain, with_ctx):
-        env = Environment(loader=DictLoader({"t": "{{ name|f }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+        env = Environment(
+            loader=DictLoader({"t": "{{ name|f }}"}),
+            bytecode_cache=FileSystemBytecodeCache(str(tmp_path)),
+        )
         env.filters["f"] = f
         expected = "ctx:n" if f is with_ctx else "plain:n"
         assert env.get_template("t").render(name="n") == expected
@@ -213,7 +218,10 @@ class Registry(Mapping):
 
 def test_registries_that_are_not_dicts(tmp_path, caplog):
     def make():
-        env = Environment(loader=DictLoader({"t": "{{ 'a'|upper }}{{ x is odd }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+        env = Environment(
+            loader=DictLoader({"t": "{{ 'a'|upper }}{{ x is odd }}"}),
+            bytecode_cache=FileSystemBytecodeCache(str(tmp_path)),
+        )
         env.filters = Registry(env.filters)
         env.tests = Registry(env.tests)
         return env
@@ -286,7 +294,10 @@ def test_unencodable_folding_results_are_process_local_and_counted(tmp_path, cap
 
 def test_a_filter_folding_to_a_new_value_per_call_is_not_stored(tmp_path):
     counter = iter(range(1000))
-    env = Environment(loader=DictLoader({"t": "{{ 'x'|tick }}"}), bytecode_cache=FileSystemBytecodeCache(str(tmp_path)))
+    env = Environment(
+        loader=DictLoader({"t": "{{ 'x'|tick }}"}),
+        bytecode_cache=FileSystemBytecodeCache(str(tmp_path)),
+    )
     env.filters["tick"] = lambda v: f"{v}{next(counter)}"
     first = env.get_template("t").render()
     assert first.startswith("x")
@@ -319,70 +330,26 @@ def test_isolation_off_writes_jinjas_own_code(tmp_path):
     assert _folding.record_of(bucket.code) is None
 
 
-@pytest.mark.parametrize("value", [None, True, 1, -0.0, 1.5, "s", b"b", Markup("<m>"), (1, [2]), {"k": {1, 2}}, frozenset("ab"), range(3), 1j])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        1,
+        -0.0,
+        1.5,
+        "s",
+        b"b",
+        Markup("<m>"),
+        (1, [2]),
+        {"k": {1, 2}},
+        frozenset("ab"),
+        range(3),
+        1j,
+    ],
+)
 def test_encoding_round_trips_with_types(value):
     data = _folding.encode(value)
     back = _folding.decode(data)
     assert type(back) is type(value) and back == value
     assert _folding.encode(back) == data
-
-
-FLASK_APP = textwrap.dedent('''
-    import json, logging, sys
-    from flask import Flask
-    from markupsafe import Markup, escape
-    from jinja2 import DictLoader, pass_environment, pass_eval_context
-    import jinja2
-    from jinja_bccache import FileSystemBytecodeCache
-
-    logged = []
-    handler = logging.Handler()
-    handler.emit = logged.append
-    logging.getLogger("jinja_bccache").addHandler(handler)
-    compiles = 0
-    _compile = jinja2.Environment.compile
-
-    def counting(self, *a, **k):
-        global compiles
-        compiles += 1
-        return _compile(self, *a, **k)
-
-    jinja2.Environment.compile = counting
-
-    app = Flask("demo")
-    app.config["STATIC_HOST"] = "https://cdn.example"
-    app.jinja_options = {**app.jinja_options,
-                         "bytecode_cache": FileSystemBytecodeCache(sys.argv[1]),
-                         "loader": DictLoader({"page.html": sys.argv[2]})}
-
-    @app.template_filter()
-    @pass_eval_context
-    def nl2br(eval_ctx, value):
-        br = Markup("<br>\\n") if eval_ctx.autoescape else "<br>\\n"
-        value = escape(value) if eval_ctx.autoescape else value
-        return br.join(value.splitlines())
-
-    @app.template_filter()
-    @pass_environment
-    def static(env, path):
-        return env.globals["config"]["STATIC_HOST"] + "/" + path
-
-    with app.test_request_context("/"):
-        out = app.jinja_env.get_template("page.html").render(text="a\\nb")
-    print(json.dumps({"out": out, "compiles": compiles, "stats": app.jinja_env.bytecode_cache.stats(),
-                      "logged": [r.getMessage() for r in logged]}))
-''')
-
-
-def test_flask_with_eval_context_and_environment_filters_shares_across_processes(tmp_path):
-    pytest.importorskip("flask")
-    source = "{{ text|nl2br }} {{ 'site.css'|static }} {{ url_for('static', filename='x') }} {{ request.path }}"
-    runs = [
-        json.loads(subprocess.run([sys.executable, "-c", FLASK_APP, str(tmp_path), source], capture_output=True, text=True, check=True).stdout)
-        for _ in range(2)
-    ]
-    assert runs[0]["out"] == runs[1]["out"] == "a<br>\nb https://cdn.example/site.css /static/x /"
-    assert [r["compiles"] for r in runs] == [1, 0]
-    assert runs[1]["stats"]["hits"] == 1 and runs[1]["stats"]["misses"] == 0
-    assert runs[0]["logged"] == runs[1]["logged"] == []
-    assert len(list(tmp_path.iterdir())) == 1

@@ -2,7 +2,6 @@
 arbitrary and mutated input: it never raises, never crashes the interpreter, and never
 returns code other than what was stored."""
 
-
 from clients import DictClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -23,10 +23,10 @@ import tempfile
 import textwrap
 
 import pytest
+from forge import recorded_code
 from jinja2 import DictLoader, Environment
 
 import jinja_bccache
-from forge import recorded_code
 
 NOBODY = 65534
 NAME = "page.html"

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 #: Shared by every script: records what the package logs, prints what the script rendered.
-PRELUDE = textwrap.dedent('''
+PRELUDE = textwrap.dedent("""
     import json, logging, os, sys
     logged = []
     _handler = logging.Handler()
@@ -27,9 +27,9 @@ PRELUDE = textwrap.dedent('''
     def report(out, cache):
         print(json.dumps({"out": out, "stats": cache.stats() if cache else None,
                           "logged": [r.getMessage() for r in logged]}))
-''')
+""")
 
-FLASK = textwrap.dedent('''
+FLASK = textwrap.dedent("""
     from flask import Flask, render_template
     from flask_babel import Babel
     from flask_login import LoginManager
@@ -62,7 +62,7 @@ FLASK = textwrap.dedent('''
     with app.test_request_context("/?q=1"):
         out = index()
     report(out, app.jinja_env.bytecode_cache)
-''')
+""")
 
 FLASK_SOURCE = (
     "{% include 'nav.html' %}{{ _('Hello') }} {{ gettext('%(n)s items', n=2) }} "
@@ -71,7 +71,7 @@ FLASK_SOURCE = (
     "{{ request.args.q }} {{ session.get('k', 'none') }} {{ get_flashed_messages() }}"
 )
 
-DJANGO = textwrap.dedent('''
+DJANGO = textwrap.dedent("""
     import django
     from django.conf import settings
 
@@ -81,9 +81,10 @@ DJANGO = textwrap.dedent('''
     settings.configure(
         DEBUG=False, SECRET_KEY="k", ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__,
         STATIC_URL="/static/", USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.staticfiles"],
-        TEMPLATES=[{"NAME": "jinja2", "BACKEND": BACKEND, "DIRS": [os.path.join(WORK, "templates")],
-                    "OPTIONS": OPTIONS}],
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                        "django.contrib.staticfiles"],
+        TEMPLATES=[{"NAME": "jinja2", "BACKEND": BACKEND,
+                    "DIRS": [os.path.join(WORK, "templates")], "OPTIONS": OPTIONS}],
     )
     urlpatterns = []
     django.setup()
@@ -94,28 +95,28 @@ DJANGO = textwrap.dedent('''
     request = RequestFactory().get("/shop/?q=1")
     out = engine.get_template("page.html").render({"name": "Ada", "items": [1, 2]}, request)
     report(out, engine.env.bytecode_cache)
-''')
+""")
 
-DJANGO_BACKEND = textwrap.dedent('''
+DJANGO_BACKEND = textwrap.dedent("""
     BACKEND = "django.template.backends.jinja2.Jinja2"
     OPTIONS = {"bytecode_cache": cache(),
                "context_processors": ["django.template.context_processors.request",
                                       "django.template.context_processors.csrf"]}
-''')
+""")
 
 DJANGO_SOURCE = (
     "{{ name|upper }} {{ request.path }} {{ request.GET.q }} {{ csrf_token|length > 0 }} "
     "{% for i in items %}{{ i }}{% endfor %} {{ 'a b c'|title }}"
 )
 
-DJANGO_JINJA = textwrap.dedent('''
+DJANGO_JINJA = textwrap.dedent("""
     BACKEND = "django_jinja.backend.Jinja2"
     OPTIONS = {"match_extension": ".html", "context_processors": [
                    "django.template.context_processors.request"]}
     if CACHE_DIR != "-":
         OPTIONS["bytecode_cache"] = {"enabled": True, "name": CACHE_DIR,
                                      "backend": "jinja_bccache.FileSystemBytecodeCache"}
-''')
+""")
 
 DJANGO_JINJA_SOURCE = (
     "{{ 'the quick brown fox'|truncatewords(2) }} {{ name|truncatechars(3) }} "
@@ -123,7 +124,7 @@ DJANGO_JINJA_SOURCE = (
     "{{ 'a-b'|slugify }} {{ 1234567|filesizeformat }} {{ items|join(',') }}"
 )
 
-ANSIBLE = textwrap.dedent('''
+ANSIBLE = textwrap.dedent("""
     import jinja2
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
@@ -144,7 +145,7 @@ ANSIBLE = textwrap.dedent('''
         template = env.get_template("motd.j2")
         out = template.render(name="web1", items=[1, 2], port=8080)
     report(out, env.bytecode_cache)
-''')
+""")
 
 ANSIBLE_SOURCE = (
     "{{ name | upper }} {{ 'a,b' | split(',') | join('-') }} {{ port | int + 1 }} "
@@ -199,7 +200,10 @@ def test_django_jinja_with_its_default_extensions(tmp_path):
     pytest.importorskip("django_jinja")
     out = shares_across_processes(tmp_path, DJANGO_JINJA + DJANGO, DJANGO_JINJA_SOURCE)
     # filesizeformat's space is a non-breaking one in recent Django releases
-    assert out.replace("\xa0", " ") == "the quick … Ada Hello world /static/app.css /shop/ a-b 1.2 MB 1,2"
+    assert (
+        out.replace("\xa0", " ")
+        == "the quick … Ada Hello world /static/app.css /shop/ a-b 1.2 MB 1,2"
+    )
 
 
 def test_ansible_core_templating(tmp_path):

@@ -13,11 +13,11 @@ from unittest import mock
 import jinja2
 import jinja2.bccache
 import pytest
+from forge import recorded_code
 from jinja2 import DictLoader, Environment
 
 import jinja_bccache
 from jinja_bccache import FileSystemBytecodeCache, MemcachedBytecodeCache, MemcachedClient
-from forge import recorded_code
 
 pytestmark = pytest.mark.usefixtures("memory_layer")
 

@@ -26,10 +26,10 @@ from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.tests import TESTS as DEFAULT_TESTS
 from jinja2.utils import _PassArg
 
+from . import _native as native
 from ._callgraph import describe_callees
 from ._describe import DECLARED, PROCESS_NONCE, Describer, qualname
 from ._folding import Unencodable, encode
-from . import _native as native
 from ._native import changes as native_changes
 
 if t.TYPE_CHECKING:
@@ -119,7 +119,7 @@ def _same(value: t.Any, default: t.Any) -> bool:
     # Policies hold plain data (a copied dict is the default still), compared with their
     # types: {"sort_keys": 1} is not {"sort_keys": True}, nor 5.0 the leeway 5.
     try:
-        return encode(value) == encode(default)
+        return bool(encode(value) == encode(default))
     except Unencodable:
         return False
 
@@ -144,7 +144,7 @@ def changes(environment: "Environment") -> Changes:
 
 def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.Any, t.Any]]:
     if type(registry) is dict:
-        return native_changes([registry], [defaults])[0]  # type: ignore[no-any-return]
+        return native_changes([registry], [defaults])[0]
     # a mapping of another class (ansible-core's registries)
     return [(k, v) for k, v in registry.items() if defaults.get(k, registry) is not v]
 

@@ -214,7 +214,7 @@ def rebind(bucket: t.Any, environment: "Environment") -> None:
 def take(bucket: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
     """The folding record of the compilation armed for ``bucket``, or None when it was not
     seen whole in this thread (then nobody knows what the code depends on)."""
-    recording = getattr(_local, "recording", None)
+    recording: t.Optional[Recording] = getattr(_local, "recording", None)
     if recording is None or recording.bucket is not bucket:
         return None
     _local.recording = None

@@ -125,7 +125,9 @@ def entry_of(environment: "Environment") -> Entry:
         return [None, None, f"{LOCAL}failed:{PROCESS_NONCE}", {}]
 
 
-def key_suffix(environment: "Environment", name: t.Optional[str], entry: t.Optional[Entry] = None) -> str:
+def key_suffix(
+    environment: "Environment", name: t.Optional[str], entry: t.Optional[Entry] = None
+) -> str:
     """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
     suffix: str = (entry or entry_of(environment))[2]
     autoescape = environment.autoescape
