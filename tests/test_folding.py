@@ -102,13 +102,40 @@ FOLDED = st.recursive(
 )
 
 
+def twin(value):
+    """A value equal to ``value`` under ``==`` (and so under dict lookups) that Jinja folds
+    to other code: another type, or the other zero."""
+    kind = type(value)
+    if kind is bool:
+        return int(value)
+    if kind is int:
+        return float(value)
+    if kind is float:
+        return -value if value == 0 else int(value) if value.is_integer() else value
+    if kind is tuple:
+        return [twin(v) for v in value]
+    if kind is list:
+        return tuple(twin(v) for v in value)
+    if kind is dict:
+        return {k: twin(v) for k, v in value.items()}
+    return value
+
+
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(first=FOLDED, second=FOLDED, configure=st.sampled_from([by_closure, by_global]))
+@given(
+    first=FOLDED,
+    other=FOLDED,
+    twinned=st.booleans(),
+    configure=st.sampled_from([by_closure, by_global]),
+)
 def test_property_each_renders_what_an_uncached_environment_renders(
-    tmp_path_factory, first, second, configure
+    tmp_path_factory, first, other, twinned, configure
 ):
+    second = twin(first) if twinned else other
     directory = str(tmp_path_factory.mktemp("shared"))
     jinja_bccache.memory_cache_clear()
     cached(directory, configure(first))  # primes the shared directory
@@ -353,3 +380,18 @@ def test_encoding_round_trips_with_types(value):
     back = _folding.decode(data)
     assert type(back) is type(value) and back == value
     assert _folding.encode(back) == data
+
+
+def test_from_string_through_a_cache_that_does_not_isolate(tmp_path):
+    """FromStringCacheMixin over stock Jinja's cache isolates in the names it asks for."""
+    import jinja2.bccache
+
+    class Cached(jinja_bccache.FromStringCacheMixin, Environment):
+        pass
+
+    source = "{{ 5|scale }}"
+    for x in (1, 1.0, True, 1):
+        env = Cached(bytecode_cache=jinja2.bccache.FileSystemBytecodeCache(str(tmp_path)))
+        by_closure(x)(env)
+        assert env.from_string(source).render() == f"5 x={x!r}"
+    assert len(list(tmp_path.iterdir())) == 3

@@ -7,7 +7,8 @@ import typing as t
 from jinja2 import Environment, nodes
 
 from ._fingerprint import FROM_STRING_NAME
-from ._memo import key_suffix
+from ._memo import entry_of, key_suffix
+from ._variants import prepare, select
 
 if t.TYPE_CHECKING:
     from jinja2 import Template
@@ -27,12 +28,37 @@ def _cached_compile(
         # Lone surrogates (text decoded with surrogateescape) have no UTF-8 digest, in Jinja's
         # caches as in ours; from_string compiles them all the same, so do that, uncached.
         return compile(source)
-    if not getattr(bcc, "isolate_environments", False):
-        # a cache that does not isolate (stock Jinja's, or isolation off): isolate here
-        name += "/" + key_suffix(env, None)
-    bucket = bcc.get_bucket(env, name, None, source)
-    if bucket.code is None:
-        bucket.code = compile(source)
+    if getattr(bcc, "isolate_environments", False):
+        bucket = bcc.get_bucket(env, name, None, source)
+        if bucket.code is None:
+            bucket.code = compile(source)
+            bcc.set_bucket(bucket)
+        return bucket.code
+    return _isolated_here(env, bcc, name, source, compile)
+
+
+def _isolated_here(
+    env: Environment, bcc: t.Any, name: str, source: str, compile: t.Callable[..., t.Any]
+) -> t.Any:
+    """Through a cache that does not isolate (stock Jinja's, or isolation off), isolation is
+    done here, in the names: the fingerprint, then the variant the folding record leads to."""
+    entry = entry_of(env)
+
+    def load(bucket_name: str) -> t.Any:
+        bucket = bcc.get_bucket(env, bucket_name, None, source)
+        bucket._jinja_bccache_name = bucket_name
+        return bucket
+
+    def next_variant(previous: t.Any, answers: str) -> t.Any:
+        return load(previous._jinja_bccache_name + "/variant:" + answers)
+
+    bucket = load(f"{name}/{key_suffix(env, None, entry)}")
+    bucket = select(env, entry, bucket, next_variant)
+    if bucket.code is not None:
+        return bucket.code
+    bucket.code = compile(source)
+    store, _ = prepare(bucket, entry)
+    if store:
         bcc.set_bucket(bucket)
     return bucket.code
 

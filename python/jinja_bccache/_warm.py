@@ -6,6 +6,8 @@ import typing as t
 
 from jinja2 import Environment
 
+from ._folding import rebind
+
 #: Called after each template with (done, total); the CLI draws its progress bar with it.
 Progress = t.Callable[[int, int], None]
 
@@ -45,6 +47,8 @@ class _Observer:
         self, environment: Environment, name: str, filename: t.Optional[str], source: str
     ) -> t.Any:
         bucket = self._cache.get_bucket(self._env, name, filename, source)
+        # the loader compiles on its view of the Environment, which is what is recorded
+        rebind(bucket, environment)
         self.asked = True
         self.hit = self.hit or bucket.code is not None
         return bucket
