@@ -100,8 +100,7 @@ class BytecodeCache(upstream.BytecodeCache):
         self.load_bytecode(bucket)
         if entry is not None:
             bucket = self._select(bucket, entry)
-            if bucket.code is None:
-                remember_source(bucket, name, filename, source)
+            remember_source(bucket, name, filename, source)
         return bucket
 
     def set_bucket(self, bucket: upstream.Bucket) -> None:

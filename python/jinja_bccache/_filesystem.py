@@ -136,8 +136,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         bucket.code = code
         if entry is not None:
             bucket = self._select(bucket, entry)
-            if bucket.code is None:
-                remember_source(bucket, name, filename, source)
+            remember_source(bucket, name, filename, source)
         return bucket
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:

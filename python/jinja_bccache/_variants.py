@@ -60,8 +60,9 @@ def select(
 
 
 def remember_source(bucket: Bucket, name: str, filename: t.Optional[str], source: str) -> None:
-    """Keeps what a missed bucket's template is, in case its code is not compiled in this
-    thread between ``get_bucket`` and ``set_bucket`` (a caller that compiled beforehand)."""
+    """Keeps what a bucket's template is, in case the code stored in it is not compiled in
+    this thread between ``get_bucket`` and ``set_bucket`` (a caller that compiled it
+    beforehand, or stores code into a bucket that hit)."""
     bucket._jinja_bccache_source = (name, filename, source)
 
 
