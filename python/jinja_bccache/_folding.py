@@ -28,12 +28,15 @@ thread is compiling a template for a cache that asked for a record (see :func:`a
 """
 
 import hashlib
+import marshal
 import threading
 import typing as t
 import weakref
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
+from jinja2.tests import TESTS as DEFAULT_TESTS
 from jinja2.utils import _PassArg
 from markupsafe import Markup
 
@@ -43,7 +46,7 @@ if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 #: The first item of a folding record; bumped when its format changes.
-MAGIC = "jinja_bccache.folding/1"
+MAGIC = "jinja_bccache.folding/2"
 
 #: Answers longer than this are kept as a digest: they are only compared, never replayed.
 _LARGE = 4096
@@ -125,14 +128,34 @@ def _answer(result: t.Any) -> t.Any:
     return data
 
 
-def _kind(registry: t.Any, name: str) -> str:
-    """How the code generator calls a filter or test: ``missing``, ``plain`` or the name of
-    its ``pass_*`` marker."""
-    func = registry.get(name)
+def _kind_of(func: t.Any) -> str:
     if func is None:
         return "missing"
     passes = _PassArg.from_obj(func)
     return "plain" if passes is None else passes.name
+
+
+def _kind(registry: t.Any, name: str) -> str:
+    """How the code generator calls a filter or test: ``missing``, ``plain`` or the name of
+    its ``pass_*`` marker."""
+    return _kind_of(registry.get(name))
+
+
+#: The kinds of Jinja's own filters and tests by their ids: they live as long as the process,
+#: so no other object can have one of these ids, and most lookups a replay makes find them.
+_DEFAULT_KINDS = {
+    id(func): _kind_of(func) for func in (*DEFAULT_FILTERS.values(), *DEFAULT_TESTS.values())
+}
+
+
+def _kinds(environment: "Environment", names: t.Tuple[t.Tuple[str, str], ...]) -> t.Any:
+    filters, tests = environment.filters, environment.tests
+    kinds = []
+    for registry, name in names:
+        func = (filters if registry == "filters" else tests).get(name)
+        kind = _DEFAULT_KINDS.get(id(func))
+        kinds.append(kind if kind is not None else _kind_of(func))
+    return tuple(kinds)
 
 
 class Recording:
@@ -144,6 +167,8 @@ class Recording:
         self._environment = weakref.ref(environment)
         self._bucket = weakref.ref(bucket)
         self.reads: t.Dict[t.Any, t.Any] = {}
+        #: the kind of each filter and test the code generator wrote a call to
+        self.lookups: t.Dict[t.Tuple[str, str], str] = {}
         #: inside the code generator's run for this Environment
         self.generating = False
         #: evaluating a question's inputs: reads made meanwhile are the original's to record
@@ -188,10 +213,16 @@ class Recording:
             )
 
     def record(self) -> t.Tuple[t.Any, ...]:
-        """The folding record, as stored with the entry."""
+        """The folding record, as stored with the entry: its digest, and its reads
+        marshalled, so that loading an entry costs a copy of bytes, not the unmarshalling of
+        nested tuples (they are read once per Environment, when it is first replayed)."""
         reads = tuple(self.reads.items())
+        if self.lookups:
+            # One question for all of them: a replay answers it in one pass.
+            names = tuple(self.lookups)
+            reads = ((("lookups", names), tuple(self.lookups.values())), *reads)
         digest = hashlib.sha1(repr(reads).encode("utf-8", "surrogatepass")).hexdigest()
-        return (MAGIC, digest, reads)
+        return (MAGIC, digest, marshal.dumps(reads))
 
 
 _local = threading.local()
@@ -297,8 +328,8 @@ def _ask(environment: "Environment", question: t.Tuple[t.Any, ...]) -> t.Any:
     """The loading Environment's answer to a recorded question."""
     what = question[0]
     try:
-        if what == "lookup":
-            return _kind(getattr(environment, question[1]), question[2])
+        if what == "lookups":
+            return _kinds(environment, question[1])
         if what == "fold":
             return _fold(environment, question)
         if what == "finalize":
@@ -320,7 +351,11 @@ def replay(environment: "Environment", record: t.Tuple[t.Any, ...]) -> str:
     variant of the entry compiled for Environments answering like this one."""
     answers = []
     same = True
-    for question, recorded in record[2]:
+    try:
+        reads = reads_of(record)
+    except Exception:  # not a record this version wrote: nothing it says can be trusted
+        return "unreadable"
+    for question, recorded in reads:
         answer = _ask(environment, question)
         answers.append(answer)
         if same and answer != recorded:
@@ -331,9 +366,17 @@ def replay(environment: "Environment", record: t.Tuple[t.Any, ...]) -> str:
     return hashlib.sha1(text).hexdigest()
 
 
+def reads_of(record: t.Tuple[t.Any, ...]) -> t.Tuple[t.Tuple[t.Any, t.Any], ...]:
+    """A record's ``(question, answer)`` pairs."""
+    reads = marshal.loads(record[2])
+    if type(reads) is not tuple:
+        raise ValueError("not a folding record")
+    return reads
+
+
 def is_local(record: t.Tuple[t.Any, ...]) -> bool:
     """Whether a record has a read only this process can answer."""
-    return any(question[0] == "process" for question, _ in record[2])
+    return any(question[0] == "process" for question, _ in reads_of(record))
 
 
 # -- the hooks ----------------------------------------------------------------------------
@@ -395,7 +438,9 @@ def _filter_test_common(self: t.Any, node: t.Any, frame: t.Any, is_filter: bool)
     if recording is not None:
         registry = "filters" if is_filter else "tests"
         kind = _kind(getattr(self.environment, registry), node.name)
-        recording.read(("lookup", registry, node.name), kind)
+        known = recording.lookups.setdefault((registry, node.name), kind)
+        if known != kind:
+            recording.unstable = True
     return _FILTER_TEST_COMMON(self, node, frame, is_filter)
 
 

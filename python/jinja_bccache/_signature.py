@@ -163,7 +163,7 @@ class Signature:
         values = list(settings(env))
         undefined = values[_UNDEFINED]
         values[_UNDEFINED] = None
-        parts.extend([ident(v) for v in values])
+        parts.extend([v if type(v) is str or v is None else ident(v) for v in values])
         self._factory = True
         try:
             parts.append(ident(undefined))
@@ -230,7 +230,7 @@ class Signature:
                 parts.append(self.ident(undefined))
             finally:
                 self._factory = False
-        parts.append(tuple([name(v) for v in values]))
+        parts.append(tuple([v if type(v) is str or v is None else name(v) for v in values]))
         autoescape = env.autoescape
         if not callable(autoescape):
             parts.append(name(autoescape))
