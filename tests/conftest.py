@@ -92,6 +92,23 @@ def _fresh_memory_layer():
     jinja_bccache.set_memory_cache(previous)
 
 
+@pytest.fixture(autouse=True)
+def _nothing_reported_yet():
+    """What cannot be shared is logged once per process and kind: each test starts as a new
+    process would, so that one test's warnings do not hide another's."""
+    from jinja_bccache import _fingerprint, _folding
+
+    saved = [
+        (registry, set(registry)) for registry in (_fingerprint._REPORTED, _folding._REPORTED)
+    ]
+    for registry, _ in saved:
+        registry.clear()
+    yield
+    for registry, previous in saved:
+        registry.clear()
+        registry.update(previous)
+
+
 #: The layer's default budget (32 MiB); a test that changes it gets it back.
 DEFAULT_MEMORY_BUDGET = 32 * 1024 * 1024
 

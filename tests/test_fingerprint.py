@@ -14,16 +14,6 @@ import jinja_bccache
 from jinja_bccache import _fingerprint
 
 
-@pytest.fixture(autouse=True)
-def _unreported():
-    """Undescribable values are logged once per process and kind: each test starts afresh."""
-    reported = set(_fingerprint._REPORTED)
-    _fingerprint._REPORTED.clear()
-    yield
-    _fingerprint._REPORTED.clear()
-    _fingerprint._REPORTED.update(reported)
-
-
 class NullCache(jinja_bccache.BytecodeCache):
     def load_bytecode(self, bucket):
         pass

@@ -17,16 +17,6 @@ import jinja_bccache
 from jinja_bccache import FileSystemBytecodeCache, _folding
 
 
-@pytest.fixture(autouse=True)
-def _unreported():
-    """Unencodable folding results are logged once per process: each test starts afresh."""
-    reported = set(_folding._REPORTED)
-    _folding._REPORTED.clear()
-    yield
-    _folding._REPORTED.clear()
-    _folding._REPORTED.update(reported)
-
-
 def scale_filter(x):
     def scale(v):
         return f"{v} x={x!r}"
