@@ -64,14 +64,13 @@ class BytecodeCache(upstream.BytecodeCache):
 
     def _select(self, bucket: Bucket, entry: Entry) -> Bucket:
         """The variant of the loaded entry that the bucket's Environment compiles alike."""
+        return select(bucket.environment, entry, bucket, self._next_variant)  # type: ignore[no-any-return]
 
-        def next_variant(previous: Bucket, answers: str) -> Bucket:
-            key = native.cache_key(previous.key, "variant:" + answers)
-            variant = Bucket(previous.environment, key, previous.checksum)
-            self.load_bytecode(variant)
-            return variant
-
-        return select(bucket.environment, entry, bucket, next_variant)  # type: ignore[no-any-return]
+    def _next_variant(self, previous: Bucket, answers: str) -> Bucket:
+        key = native.cache_key(previous.key, "variant:" + answers)
+        variant = Bucket(previous.environment, key, previous.checksum)
+        self.load_bytecode(variant)
+        return variant
 
     def get_cache_key(self, name: str, filename: t.Optional[str] = None) -> str:
         """Returns the unique hash key for this template name."""

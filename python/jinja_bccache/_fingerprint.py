@@ -149,22 +149,29 @@ def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.
     return [(k, v) for k, v in registry.items() if defaults.get(k, registry) is not v]
 
 
-def reads_globals(environment: "Environment") -> bool:
-    """Whether folding can read the Environment's globals: an application filter, test or
-    finalize receives it. Then the memo watches them, so that a global changed after the
-    first template was loaded is seen (the folding records are replayed again)."""
+def registry_changes(environment: "Environment") -> t.Optional[Changes]:
+    """What the filters and tests hold besides Jinja's own entries, or None for a registry
+    that cannot be listed (ansible-core's loads its plugins on lookup)."""
+    filters, tests = environment.filters, environment.tests
+    try:
+        if type(filters) is dict and type(tests) is dict:
+            return native_changes([filters, tests], [DEFAULT_FILTERS, DEFAULT_TESTS])
+        return [_changed(filters, DEFAULT_FILTERS), _changed(tests, DEFAULT_TESTS)]
+    except Exception:
+        return None
+
+
+def reads_globals(environment: "Environment", registries: t.Optional[Changes]) -> bool:
+    """Whether folding can read the Environment itself (its globals, any attribute): an
+    application filter, test or finalize receives it or the eval context. Then the memo
+    watches the globals, so that one changed after the first template was loaded is seen
+    (the folding records are replayed again), and verdicts are not shared (see _memo.py)."""
     finalize = environment.finalize
     if finalize is not None and receives_environment(finalize):
         return True
-    registries = ((environment.filters, DEFAULT_FILTERS), (environment.tests, DEFAULT_TESTS))
-    try:
-        return any(
-            receives_environment(value)
-            for registry, defaults in registries
-            for _, value in _changed(registry, defaults)
-        )
-    except Exception:  # a registry that cannot be listed (ansible-core's loads on lookup)
+    if registries is None:
         return True
+    return any(receives_environment(value) for pairs in registries for _, value in pairs)
 
 
 _BASELINE_ATTRS: t.Optional[t.FrozenSet[str]] = None

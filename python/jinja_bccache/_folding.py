@@ -46,7 +46,7 @@ if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 #: The first item of a folding record; bumped when its format changes.
-MAGIC = "jinja_bccache.folding/2"
+MAGIC = "jinja_bccache.folding/3"
 
 #: Answers longer than this are kept as a digest: they are only compared, never replayed.
 _LARGE = 4096
@@ -148,14 +148,11 @@ _DEFAULT_KINDS = {
 }
 
 
-def _kinds(environment: "Environment", names: t.Tuple[t.Tuple[str, str], ...]) -> t.Any:
-    filters, tests = environment.filters, environment.tests
-    kinds = []
-    for registry, name in names:
-        func = (filters if registry == "filters" else tests).get(name)
-        kind = _DEFAULT_KINDS.get(id(func))
-        kinds.append(kind if kind is not None else _kind_of(func))
-    return tuple(kinds)
+def _kinds(registry: t.Any, names: t.Tuple[str, ...]) -> t.Tuple[str, ...]:
+    """:func:`_kind` of each name, in one pass over the registry for Jinja's own."""
+    found = list(map(_DEFAULT_KINDS.get, map(id, map(registry.get, names))))
+    # None: not one of Jinja's (the application's, or missing)
+    return tuple([kind or _kind(registry, name) for kind, name in zip(found, names)])
 
 
 class Recording:
@@ -217,10 +214,12 @@ class Recording:
         marshalled, so that loading an entry costs a copy of bytes, not the unmarshalling of
         nested tuples (they are read once per Environment, when it is first replayed)."""
         reads = tuple(self.reads.items())
-        if self.lookups:
-            # One question for all of them: a replay answers it in one pass.
-            names = tuple(self.lookups)
-            reads = ((("lookups", names), tuple(self.lookups.values())), *reads)
+        for registry in ("tests", "filters"):
+            # One question per registry: a replay answers it in one pass.
+            asked = [(name, kind) for (r, name), kind in self.lookups.items() if r == registry]
+            if asked:
+                names, kinds = zip(*asked)
+                reads = ((("lookups", registry, names), kinds), *reads)
         digest = hashlib.sha1(repr(reads).encode("utf-8", "surrogatepass")).hexdigest()
         return (MAGIC, digest, marshal.dumps(reads))
 
@@ -329,7 +328,7 @@ def _ask(environment: "Environment", question: t.Tuple[t.Any, ...]) -> t.Any:
     what = question[0]
     try:
         if what == "lookups":
-            return _kinds(environment, question[1])
+            return _kinds(getattr(environment, question[1]), question[2])
         if what == "fold":
             return _fold(environment, question)
         if what == "finalize":
@@ -366,11 +365,21 @@ def replay(environment: "Environment", record: t.Tuple[t.Any, ...]) -> str:
     return hashlib.sha1(text).hexdigest()
 
 
+#: Records read, by digest: Environments built alike replay the same records. (The digest
+#: is as trustworthy as the bytes: the store's integrity check or signature covers both.)
+_READS: t.Dict[str, t.Tuple[t.Tuple[t.Any, t.Any], ...]] = {}
+
+
 def reads_of(record: t.Tuple[t.Any, ...]) -> t.Tuple[t.Tuple[t.Any, t.Any], ...]:
     """A record's ``(question, answer)`` pairs."""
-    reads = marshal.loads(record[2])
-    if type(reads) is not tuple:
-        raise ValueError("not a folding record")
+    reads = _READS.get(record[1])
+    if reads is None:
+        reads = marshal.loads(record[2])
+        if type(reads) is not tuple:
+            raise ValueError("not a folding record")
+        if len(_READS) >= 1024:
+            _READS.clear()
+        _READS[record[1]] = reads
     return reads
 
 

@@ -13,6 +13,9 @@ template was loaded is seen: the fingerprint is looked up again, the records rep
 
 import typing as t
 
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
+from jinja2.tests import TESTS as DEFAULT_TESTS
+
 from . import _fingerprint
 from ._describe import PROCESS_NONCE
 from ._fingerprint import (
@@ -23,6 +26,7 @@ from ._fingerprint import (
     changes,
     extended_attrs,
     reads_globals,
+    registry_changes,
 )
 from ._folding import replay
 from ._native import snapshot, unchanged
@@ -32,6 +36,8 @@ if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 SIGNATURES = SignatureTable()
+
+_SHARED_REGISTRIES = (("filters", DEFAULT_FILTERS), ("tests", DEFAULT_TESTS))
 
 
 #: An entry: [id of its Environment, snapshot, fingerprint, {record digest: verdict}].
@@ -45,7 +51,8 @@ def _refresh(environment: "Environment") -> Entry:
     """Looks the fingerprint up (or computes it) and memoizes it with a new snapshot."""
     state = environment.__dict__
     changed = changes(environment)
-    reads = reads_globals(environment)
+    registries = registry_changes(environment)
+    reads = reads_globals(environment, registries)
     extended = extended_attrs(environment)
     # The entry is in place before the snapshot of the attributes, and is a list filled in
     # afterwards: filling it is not a change of the attributes. Until its snapshot is set
@@ -55,9 +62,54 @@ def _refresh(environment: "Environment") -> Entry:
     state[MEMO_ATTR] = entry
     # Taken before the fingerprint: a change made meanwhile is seen at the next check.
     taken = snapshot(state, MEMO_ATTR, _containers(environment, reads, extended))
-    entry[2] = _by_configuration(environment, changed, extended)
+    entry[2] = fingerprint = _by_configuration(environment, changed, extended)
+    if not reads and registries is not None:
+        entry[3] = _shared_verdicts(environment, fingerprint, registries)
     entry[1] = taken
     return entry
+
+
+#: Verdict tables shared by Environments that answer every record alike (see below).
+VERDICTS = SignatureTable()
+
+
+def _shared_verdicts(
+    environment: "Environment", fingerprint: str, registries: Changes
+) -> t.Dict[str, str]:
+    """The verdicts of Environments built alike, one table for them all, so that each new
+    one does not replay the records again.
+
+    A record asks the kinds of filters and tests by name, and what filters, tests and
+    ``finalize`` return on constants. Environments with the same settings whose registries
+    hold the same objects under the same names (Jinja's own, or the very same application
+    objects) and the same ``finalize`` answer alike, as long as none of those receives the
+    Environment or the eval context (then it could read anything of it): the caller checks
+    that. The table names the objects by ``id()``, watched by weak references as the
+    signatures are; one that cannot be watched gets a table of its own."""
+    parts: t.List[t.Any] = [fingerprint, id(environment.finalize)]
+    watched: t.List[t.Any] = []
+    for (name, defaults), pairs in zip(_SHARED_REGISTRIES, registries):
+        registry = getattr(environment, name)
+        added = 0
+        for key, value in pairs:
+            if not type(value).__weakrefoffset__:
+                return {}
+            watched.append(value)
+            parts.append((key, id(value)))
+            added += key not in defaults
+        if len(registry) != len(defaults) + added:  # some of Jinja's entries were removed
+            parts.append(tuple(sorted(k for k in defaults if k not in registry)))
+        parts.append(None)
+    if environment.finalize is not None:
+        if not type(environment.finalize).__weakrefoffset__:
+            return {}
+        watched.append(environment.finalize)
+    key = tuple(parts)
+    found = VERDICTS.get(key)
+    if found is None:
+        found = {}
+        VERDICTS.put(key, found, watched)
+    return found  # type: ignore[no-any-return]
 
 
 def _containers(environment: "Environment", reads: bool, extended: t.List[str]) -> t.List[t.Any]:
@@ -86,6 +138,7 @@ def _by_configuration(environment: "Environment", changed: Changes, extended: t.
     """The fingerprint of an Environment built like one seen before, found by its signature
     (by identity first, then by what its objects are made of), or computed."""
     shallow = deep = None
+    known: t.Optional[str]
     signature = Signature()
     try:
         shallow = signature.shallow(environment, changed, extended)

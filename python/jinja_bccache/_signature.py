@@ -163,7 +163,16 @@ class Signature:
         values = list(settings(env))
         undefined = values[_UNDEFINED]
         values[_UNDEFINED] = None
-        parts.extend([v if type(v) is str or v is None else ident(v) for v in values])
+        parts.extend(
+            [
+                v
+                if type(v) is str or v is None
+                else _BOOLS.get(v)
+                if type(v) is bool
+                else ident(v)
+                for v in values
+            ]
+        )
         self._factory = True
         try:
             parts.append(ident(undefined))
@@ -230,7 +239,18 @@ class Signature:
                 parts.append(self.ident(undefined))
             finally:
                 self._factory = False
-        parts.append(tuple([v if type(v) is str or v is None else name(v) for v in values]))
+        parts.append(
+            tuple(
+                [
+                    v
+                    if type(v) is str or v is None
+                    else _BOOLS.get(v)
+                    if type(v) is bool
+                    else name(v)
+                    for v in values
+                ]
+            )
+        )
         autoescape = env.autoescape
         if not callable(autoescape):
             parts.append(name(autoescape))
@@ -259,6 +279,11 @@ class Signature:
     }
 
 
+#: exact() of the two bools (a dict keyed by bools: True and 1 are one key, but only bools
+#: are looked up in it).
+_BOOLS = {True: ("bool", True), False: ("bool", False)}
+
+
 def exact(value: t.Any) -> t.Any:
     """A plain value as a table key that matches only a value of the same type and content:
     ``1``, ``1.0`` and ``True`` are equal keys of a dict, and so are ``0.0`` and ``-0.0``,
@@ -278,24 +303,25 @@ def _removed(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Tu
 
 
 class SignatureTable:
-    """Fingerprints by signature. An entry is dropped as soon as an object its signature
-    names by identity is freed, so the table keeps nothing alive and never confuses a freed
-    object with a later one at the same address."""
+    """Fingerprints by signature (and, in _memo.py, tables of verdicts by what decides
+    them). An entry is dropped as soon as an object its key names by identity is freed, so
+    the table keeps nothing alive and never confuses a freed object with a later one at the
+    same address."""
 
     #: Distinct configurations remembered at once; past this the table starts afresh.
     MAX_SIGNATURES = 256
 
     def __init__(self) -> None:
-        self._entries: t.Dict[t.Any, t.Tuple[str, t.List["weakref.ref[t.Any]"]]] = {}
+        self._entries: t.Dict[t.Any, t.Tuple[t.Any, t.List["weakref.ref[t.Any]"]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: t.Any) -> t.Optional[str]:
+    def get(self, key: t.Any) -> t.Any:
         entry = self._entries.get(key)
         return None if entry is None else entry[0]
 
-    def put(self, key: t.Any, fingerprint: str, watched: t.List[t.Any]) -> None:
+    def put(self, key: t.Any, fingerprint: t.Any, watched: t.List[t.Any]) -> None:
         entries = self._entries
         if len(entries) >= self.MAX_SIGNATURES:
             entries.clear()

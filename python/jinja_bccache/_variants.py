@@ -11,7 +11,7 @@ import types
 import typing as t
 
 from ._fingerprint import FROM_STRING_NAME
-from ._folding import arm, attach, disarm, record_of, take
+from ._folding import MAGIC, arm, attach, disarm, record_of, take
 from ._memo import Entry, verdict
 
 if t.TYPE_CHECKING:
@@ -39,6 +39,14 @@ def select(
     """The bucket whose entry ``environment`` compiles alike, loaded; or, when there is none,
     the empty bucket to store its own entry in, with its compilation armed for recording.
     ``next_variant(bucket, answers)`` loads the variant named by those answers."""
+    # The common case first, inline: code whose record this Environment answered alike.
+    code = bucket.code
+    consts = getattr(code, "co_consts", None)
+    if consts:
+        last = consts[-1]
+        if type(last) is tuple and len(last) == 3 and entry[3].get(last[1]) == "":
+            if last[0] == MAGIC:
+                return bucket
     depth = 0
     while bucket.code is not None:
         record = _record(bucket.code)
