@@ -385,3 +385,42 @@ def test_from_string_through_a_cache_that_does_not_isolate(tmp_path):
         by_closure(x)(env)
         assert env.from_string(source).render() == f"5 x={x!r}"
     assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_environments_built_alike_share_their_verdicts(tmp_path, monkeypatch):
+    """A new Environment holding the same filters replays nothing; one whose filter
+    receives the Environment (and could read anything of it) replays for itself."""
+    from jinja_bccache import _memo
+
+    replays = []
+    original = _memo.replay
+    monkeypatch.setattr(
+        _memo, "replay", lambda env, record: replays.append(env) or original(env, record)
+    )
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    loader = DictLoader({"t": "{{ 'a'|shout }}{{ x|upper }}"})
+
+    def shout(value):
+        return value.upper() + "!"
+
+    def make(f):
+        env = Environment(loader=loader, bytecode_cache=cache)
+        env.filters["shout"] = f
+        return env
+
+    assert make(shout).get_template("t").render(x="b") == "A!B"
+    replays.clear()
+    for _ in range(3):
+        jinja_bccache.memory_cache_clear()
+        assert make(shout).get_template("t").render(x="b") == "A!B"
+    assert replays == []
+
+    @pass_environment
+    def reading(env, value):
+        return value + env.globals.get("mark", "?")
+
+    for mark in ("1", "2", "1"):
+        env = make(reading)
+        env.globals["mark"] = mark
+        assert env.get_template("t").render(x="b") == f"a{mark}B"
+    assert len(replays) >= 3
