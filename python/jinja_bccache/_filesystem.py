@@ -179,7 +179,9 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         """What this cache object has done since it was created: ``hits`` (of which
         ``memory_hits`` came from the in-process layer), ``misses``, ``rejected`` (damaged,
         unsigned or forged entries, also counted as misses), ``writes``, ``errors``,
-        ``bytes_read`` and ``bytes_written``."""
+        ``bytes_read``, ``bytes_written``, and ``process_local``: entries written that only this
+        process can use (see docs/isolation.md). An entry that has variants counts a read of
+        each variant looked at."""
         return self._counters.snapshot()
 
 

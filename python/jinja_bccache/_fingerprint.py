@@ -21,7 +21,7 @@ import typing as t
 import warnings
 
 import jinja2
-from jinja2.defaults import DEFAULT_NAMESPACE, DEFAULT_POLICIES
+from jinja2.defaults import DEFAULT_POLICIES
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.tests import TESTS as DEFAULT_TESTS
 from jinja2.utils import _PassArg
@@ -77,8 +77,6 @@ def settings(environment: "Environment") -> t.Tuple[t.Any, ...]:
 #: Registries that start as Jinja's defaults: only what differs from them counts.
 REGISTRIES = (("policies", DEFAULT_POLICIES),)
 
-_REGISTRY_DEFAULTS = [defaults for _, defaults in REGISTRIES]
-
 #: Jinja's default policies as they were at import. Every Environment shares the default
 #: ``json.dumps_kwargs`` dict: changed in place, it changes them all, and is described.
 _PRISTINE_POLICIES = {k: dict(v) if type(v) is dict else v for k, v in DEFAULT_POLICIES.items()}
@@ -92,9 +90,6 @@ def shared_defaults() -> t.Tuple[t.Any, ...]:
 
 _SHARED_DEFAULT = DEFAULT_POLICIES
 
-
-#: The globals every Environment starts with (the sandbox replaces ``range`` with its own).
-DEFAULT_GLOBALS: t.Dict[str, t.Any] = DEFAULT_NAMESPACE
 
 #: Where the memo keeps an Environment's fingerprint (see _memo.py): not a setting.
 MEMO_ATTR = "_jinja_bccache_fingerprint"

@@ -270,10 +270,16 @@ def _active(environment: t.Any) -> t.Optional[Recording]:
 
 
 def record_of(code: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
-    """The folding record stored with a code object, if it has one."""
+    """The folding record stored with a code object, if it has a well-formed one."""
     consts = code.co_consts
     last = consts[-1] if consts else None
-    if type(last) is tuple and len(last) == 3 and last[0] == MAGIC:
+    if (
+        type(last) is tuple
+        and len(last) == 3
+        and last[0] == MAGIC
+        and type(last[1]) is str
+        and type(last[2]) is bytes
+    ):
         return last
     return None
 

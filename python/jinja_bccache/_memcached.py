@@ -132,8 +132,10 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
         """What this cache object has done since it was created: ``hits`` (of which
         ``memory_hits`` came from the in-process layer), ``misses``, ``rejected`` (damaged,
         unsigned or forged entries, also counted as misses), ``writes``, ``errors`` (client
-        failures, swallowed or not), ``bytes_read`` and ``bytes_written``. A
-        :class:`MemcachedClient` has its own, per server: ``client.stats()``."""
+        failures, swallowed or not), ``bytes_read``, ``bytes_written``, and ``process_local``:
+        entries written that only this process can use (see docs/isolation.md). An entry that
+        has variants counts a read of each variant looked at. A :class:`MemcachedClient` has
+        its own, per server: ``client.stats()``."""
         return self._counters.snapshot()
 
 
