@@ -6,6 +6,7 @@ The applications are test requirements (``dev/requirements-test.txt``); one that
 imported here (ansible-core needs Python 3.11 or later) is skipped, and says why."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -210,3 +211,56 @@ def test_ansible_core_templating(tmp_path):
     pytest.importorskip("ansible", reason="ansible-core 2.19 needs Python 3.11 or later")
     out = shares_across_processes(tmp_path, ANSIBLE, ANSIBLE_SOURCE)
     assert out.startswith("WEB1 a-b 8081 12 x ba")
+
+
+WARMED_APP = textwrap.dedent("""
+    import os
+    from flask import Flask
+    from jinja2 import DictLoader, pass_eval_context
+    from markupsafe import Markup
+    from jinja_bccache import FileSystemBytecodeCache
+
+    app = Flask("warmed")
+    app.jinja_options = {**app.jinja_options,
+                         "bytecode_cache": FileSystemBytecodeCache(os.environ["WARMED_CACHE"]),
+                         "loader": DictLoader({"p.html": "{{ t|nl2br }} {{ 'a\\\\nb'|nl2br }}"})}
+
+    @app.template_filter()
+    @pass_eval_context
+    def nl2br(ctx, value):
+        return Markup("<br>").join(value.splitlines())
+""")
+
+
+def test_flask_app_warmed_by_the_cli_is_hit_by_every_worker(tmp_path):
+    """The CLI's warm compiles the template once; each worker process then only hits."""
+    pytest.importorskip("flask")
+    (tmp_path / "warmed_app.py").write_text(WARMED_APP)
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), WARMED_CACHE=str(cache_dir))
+    warm = subprocess.run(
+        [sys.executable, "-m", "jinja_bccache", "warm", "warmed_app:app.jinja_env"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert warm.returncode == 0 and "1 compiled" in warm.stdout + warm.stderr, warm.stderr
+    worker = (
+        "import json, warmed_app; "
+        "e = warmed_app.app.jinja_env; out = e.get_template('p.html').render(t='x\\ny'); "
+        "print(json.dumps([out, e.bytecode_cache.stats()]))"
+    )
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", worker],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        rendered, stats = json.loads(out.stdout)
+        assert rendered == "x<br>y a<br>b"
+        assert stats["hits"] == 1 and stats["misses"] == stats["writes"] == 0
+    assert len(list(cache_dir.iterdir())) == 1
