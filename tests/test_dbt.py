@@ -18,21 +18,17 @@ import venv
 from pathlib import Path
 
 import pytest
+from test_jinja_suite import _cache_root
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "dbt"
+sys.path.insert(0, str(EXAMPLE))
+from measure import normalized  # noqa: E402  (the example's own manifest comparison)
+
 DBT = ["dbt-core~=1.11.0", "dbt-duckdb~=1.10"]
 
 pytestmark = pytest.mark.skipif(
     not (3, 10) <= sys.version_info[:2] <= (3, 13), reason="dbt-core 1.11 runs on 3.10-3.13"
 )
-
-
-def _cache_root() -> Path:
-    configured = os.environ.get("JINJA_BCCACHE_TEST_CACHE")
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "jinja-bccache-tests"
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +58,6 @@ def dbt_python():
     with open(os.path.join(site_packages, "zz_parent_paths.pth"), "w") as f:
         f.write(here + "\n")
     return str(python)
-
-
-#: Manifest fields that differ from run to run whatever the cache does (as in measure.py).
-VOLATILE = {
-    "generated_at",
-    "invocation_id",
-    "invocation_started_at",
-    "created_at",
-    "run_started_at",
-}
-
-
-def normalized(value):
-    if isinstance(value, dict):
-        return {k: normalized(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [normalized(v) for v in value]
-    return value
 
 
 def parse(python, project, cached):
