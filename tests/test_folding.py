@@ -424,3 +424,34 @@ def test_environments_built_alike_share_their_verdicts(tmp_path, monkeypatch):
         env.globals["mark"] = mark
         assert env.get_template("t").render(x="b") == f"a{mark}B"
     assert len(replays) >= 3
+
+
+def test_a_record_planted_in_one_store_never_vouches_for_another(tmp_path):
+    """Verdicts are memoized per Environment by what a record says, not by anything its
+    writer names it: a record planted in an unsigned store, however it is made, leaves the
+    verdict on a signed store's genuine record to that record."""
+    import marshal
+
+    source = "{{ 5|f }}"
+    loader = DictLoader({"t": source})
+    (tmp_path / "signed").mkdir(), (tmp_path / "open").mkdir()
+    signed = FileSystemBytecodeCache(str(tmp_path / "signed"), secret=b"s")
+    writer = Environment(loader=loader, bytecode_cache=signed)
+    writer.filters["f"] = lambda v: "one"
+    assert writer.get_template("t").render() == "one"
+
+    env = Environment(loader=loader)
+    env.filters["f"] = lambda v: "two"
+    # Into an open store, under this Environment's key: code that renders "forged", with a
+    # record asking nothing (which every Environment answers alike).
+    planted = FileSystemBytecodeCache(str(tmp_path / "open"))
+    bucket = planted.get_bucket(env, "t", None, source)
+    nothing_asked = (_folding.MAGIC, marshal.dumps(()))
+    bucket.code = _folding.attach(env.compile("forged", "t"), nothing_asked)
+    planted.dump_bytecode(bucket)
+    env.bytecode_cache = planted
+    assert env.get_template("t").render() == "forged"  # an open store serves what it holds
+    env.bytecode_cache = signed
+    env.cache.clear()
+    jinja_bccache.memory_cache_clear()
+    assert env.get_template("t").render() == "two"

@@ -46,7 +46,7 @@ if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 #: The first item of a folding record; bumped when its format changes.
-MAGIC = "jinja_bccache.folding/3"
+MAGIC = "jinja_bccache.folding/4"
 
 #: Answers longer than this are kept as a digest: they are only compared, never replayed.
 _LARGE = 4096
@@ -210,9 +210,11 @@ class Recording:
             )
 
     def record(self) -> t.Tuple[t.Any, ...]:
-        """The folding record, as stored with the entry: its digest, and its reads
-        marshalled, so that loading an entry costs a copy of bytes, not the unmarshalling of
-        nested tuples (they are read once per Environment, when it is first replayed)."""
+        """The folding record, as stored with the entry: its reads marshalled, so that
+        loading an entry costs a copy of bytes, not the unmarshalling of nested tuples (they
+        are read once per process). The bytes are also what verdicts are memoized by: a
+        digest stored beside them would be the writer's word, and a record planted in one
+        store could then vouch for another store's."""
         reads = tuple(self.reads.items())
         for registry in ("tests", "filters"):
             # One question per registry: a replay answers it in one pass.
@@ -220,8 +222,7 @@ class Recording:
             if asked:
                 names, kinds = zip(*asked)
                 reads = ((("lookups", registry, names), kinds), *reads)
-        digest = hashlib.sha1(repr(reads).encode("utf-8", "surrogatepass")).hexdigest()
-        return (MAGIC, digest, marshal.dumps(reads))
+        return (MAGIC, marshal.dumps(reads))
 
 
 _local = threading.local()
@@ -273,13 +274,7 @@ def record_of(code: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
     """The folding record stored with a code object, if it has a well-formed one."""
     consts = code.co_consts
     last = consts[-1] if consts else None
-    if (
-        type(last) is tuple
-        and len(last) == 3
-        and last[0] == MAGIC
-        and type(last[1]) is str
-        and type(last[2]) is bytes
-    ):
+    if type(last) is tuple and len(last) == 2 and last[0] == MAGIC and type(last[1]) is bytes:
         return last
     return None
 
@@ -367,25 +362,25 @@ def replay(environment: "Environment", record: t.Tuple[t.Any, ...]) -> str:
             same = False
     if same:
         return ""
-    text = repr((record[1], answers)).encode("utf-8", "surrogatepass")
+    text = record[1] + repr(answers).encode("utf-8", "surrogatepass")
     return hashlib.sha1(text).hexdigest()
 
 
-#: Records read, by digest: Environments built alike replay the same records. (The digest
-#: is as trustworthy as the bytes: the store's integrity check or signature covers both.)
-_READS: t.Dict[str, t.Tuple[t.Tuple[t.Any, t.Any], ...]] = {}
+#: Records read, by their bytes: Environments built alike replay the same records.
+_READS: t.Dict[bytes, t.Tuple[t.Tuple[t.Any, t.Any], ...]] = {}
 
 
 def reads_of(record: t.Tuple[t.Any, ...]) -> t.Tuple[t.Tuple[t.Any, t.Any], ...]:
     """A record's ``(question, answer)`` pairs."""
-    reads = _READS.get(record[1])
+    blob = record[1]
+    reads = _READS.get(blob)
     if reads is None:
-        reads = marshal.loads(record[2])
+        reads = marshal.loads(blob)
         if type(reads) is not tuple:
             raise ValueError("not a folding record")
         if len(_READS) >= 1024:
             _READS.clear()
-        _READS[record[1]] = reads
+        _READS[blob] = reads
     return reads
 
 

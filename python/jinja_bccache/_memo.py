@@ -40,7 +40,7 @@ SIGNATURES = SignatureTable()
 _SHARED_REGISTRIES = (("filters", DEFAULT_FILTERS), ("tests", DEFAULT_TESTS))
 
 
-#: An entry: [id of its Environment, snapshot, fingerprint, {record digest: verdict}].
+#: An entry: [id of its Environment, snapshot, fingerprint, {record bytes: verdict}].
 Entry = t.List[t.Any]
 
 #: Verdicts kept per Environment; past this its table starts afresh.
@@ -199,7 +199,7 @@ def verdict(environment: "Environment", entry: Entry, record: t.Tuple[t.Any, ...
     """``""`` when the Environment answers the folding record as recorded (see
     :func:`_folding.replay`), else the digest of its own answers; memoized per record."""
     verdicts = entry[3]
-    found = verdicts.get(record[1])
+    found = verdicts.get(record[1])  # by the record's bytes: see _folding.Recording.record
     if found is None:
         found = replay(environment, record)
         if len(verdicts) >= MAX_VERDICTS:

@@ -44,8 +44,8 @@ def select(
     consts = getattr(code, "co_consts", None)
     if consts:
         last = consts[-1]
-        # (a record's digest is a str: see record_of, which the slow path below uses)
-        if type(last) is tuple and len(last) == 3 and type(last[1]) is str:
+        # (a record's reads are bytes: see record_of, which the slow path below uses)
+        if type(last) is tuple and len(last) == 2 and type(last[1]) is bytes:
             if entry[3].get(last[1]) == "" and last[0] == MAGIC:
                 return bucket
     depth = 0
