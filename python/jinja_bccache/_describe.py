@@ -102,6 +102,8 @@ def _runtime_members(cls: type) -> t.FrozenSet[str]:
     """Methods of an Environment or extension class that run when templates are loaded or
     rendered, never while one compiles: what ``__init__`` sets up is read from the instance
     itself, and describing the rest would tie the key to code that cannot change it."""
+    # here, not at the top: importing jinja2.ext costs ~2 ms, which an application that uses
+    # no extension would pay at import
     from jinja2 import Environment
     from jinja2.ext import Extension
 

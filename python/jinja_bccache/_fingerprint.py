@@ -144,14 +144,19 @@ def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.
     return [(k, v) for k, v in registry.items() if defaults.get(k, registry) is not v]
 
 
+#: The registries a template's folding record asks about, with Jinja's own entries.
+FILTER_REGISTRIES = (("filters", DEFAULT_FILTERS), ("tests", DEFAULT_TESTS))
+
+
 def registry_changes(environment: "Environment") -> t.Optional[Changes]:
-    """What the filters and tests hold besides Jinja's own entries, or None for a registry
-    that cannot be listed (ansible-core's loads its plugins on lookup)."""
-    filters, tests = environment.filters, environment.tests
+    """For each of :data:`FILTER_REGISTRIES`, what it holds besides Jinja's own entries; or
+    None for a registry that cannot be listed (ansible-core's loads its plugins on lookup)."""
+    registries = [getattr(environment, name) for name, _ in FILTER_REGISTRIES]
+    defaults = [defaults for _, defaults in FILTER_REGISTRIES]
     try:
-        if type(filters) is dict and type(tests) is dict:
-            return native_changes([filters, tests], [DEFAULT_FILTERS, DEFAULT_TESTS])
-        return [_changed(filters, DEFAULT_FILTERS), _changed(tests, DEFAULT_TESTS)]
+        if all(type(registry) is dict for registry in registries):
+            return native_changes(registries, defaults)
+        return [_changed(r, d) for r, d in zip(registries, defaults)]
     except Exception:
         return None
 

@@ -398,14 +398,12 @@ _VISIT_TEMPLATE = CodeGenerator.visit_Template
 
 
 def _as_const(self: t.Any, eval_ctx: t.Optional[nodes.EvalContext] = None) -> t.Any:
-    recording = getattr(_local, "recording", None)
-    if recording is None or not recording.generating or recording.suppressed:
+    if getattr(_local, "recording", None) is None:  # nothing armed: the common case
         return _AS_CONST(self, eval_ctx)
     ctx = nodes.get_eval_context(self, eval_ctx)
-    if ctx.volatile or ctx.environment is not recording.environment:
+    recording = _active(ctx.environment)
+    if recording is None or ctx.volatile:
         return _AS_CONST(self, eval_ctx)
-    registry = "filters" if self._is_filter else "tests"
-    where = f"{registry}[{self.name!r}]"
     # The inputs as the original computes them; the folds nested in them record themselves
     # when the original runs.
     recording.suppressed = True
@@ -420,9 +418,9 @@ def _as_const(self: t.Any, eval_ctx: t.Optional[nodes.EvalContext] = None) -> t.
     try:
         result = _AS_CONST(self, eval_ctx)
     except nodes.Impossible:
-        _note_fold(recording, where, (registry, self.name, ctx, inputs), _IMPOSSIBLE)
+        _note_fold(recording, self, ctx, inputs, _IMPOSSIBLE)
         raise
-    _note_fold(recording, where, (registry, self.name, ctx, inputs), result)
+    _note_fold(recording, self, ctx, inputs, result)
     return result
 
 
@@ -430,15 +428,17 @@ def _as_const(self: t.Any, eval_ctx: t.Optional[nodes.EvalContext] = None) -> t.
 _IMPOSSIBLE = object()
 
 
-def _note_fold(recording: Recording, where: str, asked: t.Any, outcome: t.Any) -> None:
-    registry, name, ctx, inputs = asked
+def _note_fold(
+    recording: Recording, node: t.Any, ctx: nodes.EvalContext, inputs: t.Any, outcome: t.Any
+) -> None:
     if inputs is None:  # its inputs were not constant: nothing of the filter's was read
         return
+    registry = "filters" if node._is_filter else "tests"
     try:
-        question = ("fold", registry, name, encode(ctx.autoescape), encode(inputs))
+        question = ("fold", registry, node.name, encode(ctx.autoescape), encode(inputs))
         answer = "impossible" if outcome is _IMPOSSIBLE else ("value", _answer(outcome))
     except Unencodable as exc:
-        recording.local(where, str(exc))
+        recording.local(f"{registry}[{node.name!r}]", str(exc))
     else:
         recording.read(question, answer)
 

@@ -13,12 +13,10 @@ template was loaded is seen: the fingerprint is looked up again, the records rep
 
 import typing as t
 
-from jinja2.filters import FILTERS as DEFAULT_FILTERS
-from jinja2.tests import TESTS as DEFAULT_TESTS
-
 from . import _fingerprint
 from ._describe import PROCESS_NONCE
 from ._fingerprint import (
+    FILTER_REGISTRIES,
     FROM_STRING_NAME,
     LOCAL,
     MEMO_ATTR,
@@ -36,9 +34,6 @@ if t.TYPE_CHECKING:
     from jinja2 import Environment
 
 SIGNATURES = SignatureTable()
-
-_SHARED_REGISTRIES = (("filters", DEFAULT_FILTERS), ("tests", DEFAULT_TESTS))
-
 
 #: An entry: [id of its Environment, snapshot, fingerprint, {record bytes: verdict}].
 Entry = t.List[t.Any]
@@ -88,7 +83,7 @@ def _shared_verdicts(
     signatures are; one that cannot be watched gets a table of its own."""
     parts: t.List[t.Any] = [fingerprint, id(environment.finalize)]
     watched: t.List[t.Any] = []
-    for (name, defaults), pairs in zip(_SHARED_REGISTRIES, registries):
+    for (name, defaults), pairs in zip(FILTER_REGISTRIES, registries):
         registry = getattr(environment, name)
         added = 0
         for key, value in pairs:
