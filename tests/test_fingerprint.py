@@ -278,10 +278,38 @@ def counting_compute(monkeypatch):
     from jinja_bccache import _memo, _signature
 
     monkeypatch.setattr(_memo, "SIGNATURES", _signature.SignatureTable())
+    monkeypatch.setattr(_memo, "SHALLOW", _signature.SignatureTable())
     calls = []
     original = _fingerprint.compute
     monkeypatch.setattr(_fingerprint, "compute", lambda env: calls.append(env) or original(env))
     return calls
+
+
+def test_shallow_names_tell_apart_values_that_fold_apart():
+    """The shallow signature's native naming: plain values by type and content (1, 1.0 and
+    True, 0.0 and -0.0, str and bytes are different names), objects by identity and watched,
+    small dicts by what they hold; what it cannot name is refused, never guessed."""
+    from markupsafe import Markup
+
+    from jinja_bccache._native import shallow_names
+
+    values = [1, 1.0, True, 0.0, -0.0, "x", b"x", None, 1 + 0j, float("nan"), 0, False]
+    assert len(set(shallow_names(values, []))) == len(values)
+    assert shallow_names(values, []) == shallow_names(list(values), [])
+    watched = []
+
+    def f():
+        return 0
+
+    assert shallow_names([f, f], watched) == (id(f), id(f)) and watched == [f, f]
+    assert shallow_names([{"k": 1}], []) == shallow_names([{"k": 1}], [])
+    assert shallow_names([{"k": 1}], []) != shallow_names([{"k": True}], [])
+    assert shallow_names([str.upper], []) != shallow_names([str.lower], [])
+    looping = {}
+    looping["self"] = looping
+    for refused in ("x" * 5000, b"x" * 5000, Markup("m"), [1], object(), looping):
+        with pytest.raises(ValueError):
+            shallow_names([refused], [])
 
 
 def test_sandboxed_environments_built_alike_share_one_computation(monkeypatch):

@@ -4,8 +4,8 @@ from ._bucket import BYTES_LIKE, Bucket
 from ._core import native, upstream
 from ._fingerprint import LOCAL
 from ._folding import is_local
-from ._memo import Entry, entry_of, key_suffix
-from ._variants import prepare, remember_source, select
+from ._memo import Entry, entry_of, isolation
+from ._variants import prepare, select, settled
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -54,17 +54,19 @@ class BytecodeCache(upstream.BytecodeCache):
             return None, None
         fingerprint = self.fingerprint
         if fingerprint is None:
-            entry = entry_of(environment)
-            return key_suffix(environment, name, entry), entry
+            return isolation(environment, name)
         if callable(fingerprint):
             fingerprint = fingerprint(environment)
         if not isinstance(fingerprint, str):
             raise TypeError(f"fingerprint must be a str, not {type(fingerprint).__name__}")
         return fingerprint, None
 
-    def _select(self, bucket: Bucket, entry: Entry) -> Bucket:
-        """The variant of the loaded entry that the bucket's Environment compiles alike."""
-        return select(bucket.environment, entry, bucket, self._next_variant)  # type: ignore[no-any-return]
+    def _select(
+        self, bucket: Bucket, entry: Entry, template: t.Tuple[str, t.Optional[str], str]
+    ) -> Bucket:
+        """The variant of the loaded entry that the bucket's Environment compiles alike (when
+        the entry loaded is not :func:`settled`: the caller checks that first)."""
+        return select(bucket.environment, entry, bucket, self._next_variant, template)  # type: ignore[no-any-return]
 
     def _next_variant(self, previous: Bucket, answers: str) -> Bucket:
         key = native.cache_key(previous.key, "variant:" + answers)
@@ -97,9 +99,8 @@ class BytecodeCache(upstream.BytecodeCache):
         checksum = self.get_source_checksum(source)
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)
-        if entry is not None:
-            bucket = self._select(bucket, entry)
-            remember_source(bucket, name, filename, source)
+        if entry is not None and not settled(entry, bucket.code):
+            bucket = self._select(bucket, entry, (name, filename, source))
         return bucket
 
     def set_bucket(self, bucket: upstream.Bucket) -> None:

@@ -8,7 +8,6 @@ from io import BytesIO
 from ._base import BytecodeCache, NativeStore
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import native, upstream
-from ._variants import remember_source
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -131,12 +130,15 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         ):
             return super().get_bucket(environment, name, filename, source)
         suffix, entry = self._isolation(environment, name)
-        key, checksum, code = self._store.get(name, filename, source, suffix)
+        if entry is None:
+            key, checksum, code, _ = self._store.get(name, filename, source, suffix)
+        else:
+            # (the store checks whether the code is settled: _variants.settled, natively)
+            key, checksum, code, known = self._store.get(name, filename, source, suffix, entry[3])
         bucket = Bucket(environment, key, checksum)
         bucket.code = code
-        if entry is not None:
-            bucket = self._select(bucket, entry)
-            remember_source(bucket, name, filename, source)
+        if entry is not None and not known:
+            bucket = self._select(bucket, entry, (name, filename, source))
         return bucket
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:

@@ -82,10 +82,11 @@ REGISTRIES = (("policies", DEFAULT_POLICIES),)
 _PRISTINE_POLICIES = {k: dict(v) if type(v) is dict else v for k, v in DEFAULT_POLICIES.items()}
 
 
-def shared_defaults() -> t.Tuple[t.Any, ...]:
-    """What the default policies that are containers hold now (for the signatures, which
-    name the rest of Jinja's defaults by identity, through :func:`changes`)."""
-    return tuple(_SHARED_DEFAULT["json.dumps_kwargs"].items())
+def shared_defaults() -> t.Dict[str, t.Any]:
+    """The default policy that is a container, which Environments share and an application
+    can change in place (for the signatures, which name the rest of Jinja's defaults by
+    identity, through :func:`changes`), to be named by what it holds."""
+    return _SHARED_DEFAULT["json.dumps_kwargs"]  # type: ignore[no-any-return]
 
 
 _SHARED_DEFAULT = DEFAULT_POLICIES
@@ -131,10 +132,20 @@ def receives_environment(value: t.Any) -> bool:
 Changes = t.List[t.List[t.Tuple[t.Any, t.Any]]]
 
 
-def changes(environment: "Environment") -> Changes:
+def changes(environment: "Environment") -> t.Tuple[Changes, t.Optional[Changes]]:
     """For each of :data:`REGISTRIES`, the entries that are not the very object Jinja's
-    default holds under that name (Jinja's defaults are never described)."""
-    return [_changed(environment.policies, DEFAULT_POLICIES)]
+    default holds under that name (Jinja's defaults are never described); and the same for
+    each of :data:`FILTER_REGISTRIES`, or None when one cannot be listed (ansible-core's
+    loads its plugins on lookup). One native pass over them all when they are dicts."""
+    registries = list(_registries(environment))
+    if all(type(registry) is dict for registry in registries):
+        found = native_changes(registries, _DEFAULTS)
+        return found[:_SPLIT], found[_SPLIT:]
+    settings = [_changed(r, d) for r, d in zip(registries[:_SPLIT], _DEFAULTS)]
+    try:
+        return settings, [_changed(r, d) for r, d in zip(registries[_SPLIT:], _DEFAULTS[_SPLIT:])]
+    except Exception:
+        return settings, None
 
 
 def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.Any, t.Any]]:
@@ -147,18 +158,9 @@ def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.
 #: The registries a template's folding record asks about, with Jinja's own entries.
 FILTER_REGISTRIES = (("filters", DEFAULT_FILTERS), ("tests", DEFAULT_TESTS))
 
-
-def registry_changes(environment: "Environment") -> t.Optional[Changes]:
-    """For each of :data:`FILTER_REGISTRIES`, what it holds besides Jinja's own entries; or
-    None for a registry that cannot be listed (ansible-core's loads its plugins on lookup)."""
-    registries = [getattr(environment, name) for name, _ in FILTER_REGISTRIES]
-    defaults = [defaults for _, defaults in FILTER_REGISTRIES]
-    try:
-        if all(type(registry) is dict for registry in registries):
-            return native_changes(registries, defaults)
-        return [_changed(r, d) for r, d in zip(registries, defaults)]
-    except Exception:
-        return None
+_registries = operator.attrgetter(*[name for name, _ in (*REGISTRIES, *FILTER_REGISTRIES)])
+_DEFAULTS = [defaults for _, defaults in (*REGISTRIES, *FILTER_REGISTRIES)]
+_SPLIT = len(REGISTRIES)
 
 
 def reads_globals(environment: "Environment", registries: t.Optional[Changes]) -> bool:

@@ -7,8 +7,8 @@ import typing as t
 from jinja2 import Environment, nodes
 
 from ._fingerprint import FROM_STRING_NAME
-from ._memo import entry_of, key_suffix
-from ._variants import prepare, select
+from ._memo import isolation
+from ._variants import prepare, select, settled
 
 if t.TYPE_CHECKING:
     from jinja2 import Template
@@ -42,7 +42,7 @@ def _isolated_here(
 ) -> t.Any:
     """Through a cache that does not isolate (stock Jinja's, or isolation off), isolation is
     done here, in the names: the fingerprint, then the variant the folding record leads to."""
-    entry = entry_of(env)
+    suffix, entry = isolation(env, None)
 
     def load(bucket_name: str) -> t.Any:
         bucket = bcc.get_bucket(env, bucket_name, None, source)
@@ -52,8 +52,9 @@ def _isolated_here(
     def next_variant(previous: t.Any, answers: str) -> t.Any:
         return load(previous._jinja_bccache_name + "/variant:" + answers)
 
-    bucket = load(f"{name}/{key_suffix(env, None, entry)}")
-    bucket = select(env, entry, bucket, next_variant)
+    bucket = load(f"{name}/{suffix}")
+    if not settled(entry, bucket.code):
+        bucket = select(env, entry, bucket, next_variant, (name, None, source))
     if bucket.code is not None:
         return bucket.code
     bucket.code = compile(source)

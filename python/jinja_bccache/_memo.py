@@ -16,7 +16,6 @@ import typing as t
 from . import _fingerprint
 from ._describe import PROCESS_NONCE
 from ._fingerprint import (
-    FILTER_REGISTRIES,
     FROM_STRING_NAME,
     LOCAL,
     MEMO_ATTR,
@@ -24,18 +23,24 @@ from ._fingerprint import (
     changes,
     extended_attrs,
     reads_globals,
-    registry_changes,
 )
 from ._folding import replay
-from ._native import snapshot, unchanged
+from ._native import memo_entry, snapshot
 from ._signature import Signature, SignatureTable
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
 
+#: Fingerprints by deep signature (Signature.of).
 SIGNATURES = SignatureTable()
+#: (fingerprint, shared verdicts) by shallow signature (Signature.shallow).
+SHALLOW = SignatureTable()
 
-#: An entry: [id of its Environment, snapshot, fingerprint, {record bytes: verdict}].
+#: Verdicts by folding record (see verdict()).
+Verdicts = t.Dict[t.Tuple[t.Any, ...], str]
+
+#: An entry: [id of its Environment, snapshot, fingerprint, {record: verdict}, the
+#: fingerprint with each autoescape outcome appended (made at first use)].
 Entry = t.List[t.Any]
 
 #: Verdicts kept per Environment; past this its table starts afresh.
@@ -45,66 +50,22 @@ MAX_VERDICTS = 4096
 def _refresh(environment: "Environment") -> Entry:
     """Looks the fingerprint up (or computes it) and memoizes it with a new snapshot."""
     state = environment.__dict__
-    changed = changes(environment)
-    registries = registry_changes(environment)
+    changed, registries = changes(environment)
     reads = reads_globals(environment, registries)
     extended = extended_attrs(environment)
     # The entry is in place before the snapshot of the attributes, and is a list filled in
     # afterwards: filling it is not a change of the attributes. Until its snapshot is set
     # last, the check fails and another thread computes for itself.
-    entry: Entry = [id(environment), None, "", {}]
+    entry: Entry = [id(environment), None, "", {}, None]
     state.pop(MEMO_ATTR, None)
     state[MEMO_ATTR] = entry
     # Taken before the fingerprint: a change made meanwhile is seen at the next check.
     taken = snapshot(state, MEMO_ATTR, _containers(environment, reads, extended))
-    entry[2] = fingerprint = _by_configuration(environment, changed, extended)
-    if not reads and registries is not None:
-        entry[3] = _shared_verdicts(environment, fingerprint, registries)
+    entry[2], shared = _by_configuration(environment, changed, registries, extended)
+    if shared is not None and not reads:
+        entry[3] = shared
     entry[1] = taken
     return entry
-
-
-#: Verdict tables shared by Environments that answer every record alike (see below).
-VERDICTS = SignatureTable()
-
-
-def _shared_verdicts(
-    environment: "Environment", fingerprint: str, registries: Changes
-) -> t.Dict[str, str]:
-    """The verdicts of Environments built alike, one table for them all, so that each new
-    one does not replay the records again.
-
-    A record asks the kinds of filters and tests by name, and what filters, tests and
-    ``finalize`` return on constants. Environments with the same settings whose registries
-    hold the same objects under the same names (Jinja's own, or the very same application
-    objects) and the same ``finalize`` answer alike, as long as none of those receives the
-    Environment or the eval context (then it could read anything of it): the caller checks
-    that. The table names the objects by ``id()``, watched by weak references as the
-    signatures are; one that cannot be watched gets a table of its own."""
-    parts: t.List[t.Any] = [fingerprint, id(environment.finalize)]
-    watched: t.List[t.Any] = []
-    for (name, defaults), pairs in zip(FILTER_REGISTRIES, registries):
-        registry = getattr(environment, name)
-        added = 0
-        for key, value in pairs:
-            if not type(value).__weakrefoffset__:
-                return {}
-            watched.append(value)
-            parts.append((key, id(value)))
-            added += key not in defaults
-        if len(registry) != len(defaults) + added:  # some of Jinja's entries were removed
-            parts.append(tuple(sorted(k for k in defaults if k not in registry)))
-        parts.append(None)
-    if environment.finalize is not None:
-        if not type(environment.finalize).__weakrefoffset__:
-            return {}
-        watched.append(environment.finalize)
-    key = tuple(parts)
-    found = VERDICTS.get(key)
-    if found is None:
-        found = {}
-        VERDICTS.put(key, found, watched)
-    return found  # type: ignore[no-any-return]
 
 
 def _containers(environment: "Environment", reads: bool, extended: t.List[str]) -> t.List[t.Any]:
@@ -129,17 +90,28 @@ def _containers(environment: "Environment", reads: bool, extended: t.List[str]) 
     return containers
 
 
-def _by_configuration(environment: "Environment", changed: Changes, extended: t.List[str]) -> str:
+def _by_configuration(
+    environment: "Environment",
+    changed: Changes,
+    registries: t.Optional[Changes],
+    extended: t.List[str],
+) -> t.Tuple[str, t.Optional[Verdicts]]:
     """The fingerprint of an Environment built like one seen before, found by its signature
-    (by identity first, then by what its objects are made of), or computed."""
+    (by identity first, then by what its objects are made of), or computed; and, when its
+    shallow signature was taken, the verdicts shared by the Environments that have it.
+
+    Those hold the very same settings, filters, tests and ``finalize`` (see
+    :meth:`Signature.shallow`), so they answer every folding record alike, as long as none
+    of those receives the Environment or the eval context (then it could read anything of
+    it): the caller checks that. A new one built alike then replays nothing."""
     shallow = deep = None
     known: t.Optional[str]
     signature = Signature()
     try:
-        shallow = signature.shallow(environment, changed, extended)
-        known = SIGNATURES.get(shallow)
-        if known is not None:
-            return known
+        shallow = signature.shallow(environment, changed, registries, extended)
+        found = SHALLOW.get(shallow)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     except Exception:  # something it cannot name by identity (or an odd value)
         shallow = None
     watched_shallow = signature.watched
@@ -153,51 +125,57 @@ def _by_configuration(environment: "Environment", changed: Changes, extended: t.
         known = _fingerprint.compute(environment)
         if deep is not None:
             SIGNATURES.put(deep, known, signature.watched)
-    if shallow is not None:
-        SIGNATURES.put(shallow, known, watched_shallow)
-    return known
+    if shallow is None:
+        return known, None
+    found = (known, None if registries is None else {})
+    SHALLOW.put(shallow, found, watched_shallow)
+    return found
 
 
 def entry_of(environment: "Environment") -> Entry:
     """The Environment's memo entry, valid for its configuration as it is now."""
-    state = environment.__dict__
-    entry = state.get(MEMO_ATTR)
-    # An overlay or a copy starts with its parent's entry: the id says whose it is.
-    if entry is not None and entry[0] == id(environment) and unchanged(state, entry[1]):
-        return entry  # type: ignore[no-any-return]
+    return memo_entry(environment, environment.__dict__, MEMO_ATTR) or _renewed(environment)
+
+
+def _renewed(environment: "Environment") -> Entry:
     try:
         return _refresh(environment)
     except Exception as exc:
         # A bug or an object nothing foresaw must cost sharing, never a render.
         _fingerprint.report_failure(environment, exc)
-        return [None, None, f"{LOCAL}failed:{PROCESS_NONCE}", {}]
+        return [None, None, f"{LOCAL}failed:{PROCESS_NONCE}", {}, None]
 
 
-def key_suffix(
-    environment: "Environment", name: t.Optional[str], entry: t.Optional[Entry] = None
-) -> str:
-    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template."""
-    suffix: str = (entry or entry_of(environment))[2]
+def isolation(environment: "Environment", name: t.Optional[str]) -> t.Tuple[str, Entry]:
+    """What :meth:`BytecodeCache.get_bucket` mixes into Jinja's key for this template, and
+    the Environment's memo entry. (On every ``get_bucket``: entry_of is inline.)"""
+    entry = memo_entry(environment, environment.__dict__, MEMO_ATTR) or _renewed(environment)
     autoescape = environment.autoescape
-    if callable(autoescape):
-        # resolved per template name, as the compiler does (from_string passes None)
-        if name is not None and name.startswith(FROM_STRING_NAME):
-            name = None
-        try:
-            return f"{suffix}/{bool(autoescape(name))}"
-        except Exception:  # the compiler will raise it; nothing compiled can be shared
-            return f"{suffix}/raised:{PROCESS_NONCE}"
-    return suffix
+    if not callable(autoescape):
+        return entry[2], entry
+    # resolved per template name, as the compiler does (from_string passes None)
+    if name is not None and name.startswith(FROM_STRING_NAME):
+        name = None
+    try:
+        escapes = bool(autoescape(name))
+    except Exception:  # the compiler will raise it; nothing compiled can be shared
+        return f"{entry[2]}/raised:{PROCESS_NONCE}", entry
+    suffixes = entry[4]
+    if suffixes is None:
+        entry[4] = suffixes = (f"{entry[2]}/False", f"{entry[2]}/True")
+    return suffixes[escapes], entry
 
 
 def verdict(environment: "Environment", entry: Entry, record: t.Tuple[t.Any, ...]) -> str:
     """``""`` when the Environment answers the folding record as recorded (see
     :func:`_folding.replay`), else the digest of its own answers; memoized per record."""
     verdicts = entry[3]
-    found = verdicts.get(record[1])  # by the record's bytes: see _folding.Recording.record
+    # By the record itself (its bytes, not a digest stored beside them: see
+    # _folding.Recording.record), as _variants.settled looks it up.
+    found = verdicts.get(record)
     if found is None:
         found = replay(environment, record)
         if len(verdicts) >= MAX_VERDICTS:
             verdicts.clear()
-        verdicts[record[1]] = found
+        verdicts[record] = found
     return found  # type: ignore[no-any-return]

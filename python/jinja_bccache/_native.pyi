@@ -18,8 +18,9 @@ __all__ = [
     "memory_cache_clear",
     "memory_cache_info",
     "set_memory_cache",
+    "memo_entry",
+    "shallow_names",
     "snapshot",
-    "unchanged",
     "entry_dump",
     "entry_load",
     "source_checksum",
@@ -39,7 +40,10 @@ def changes(
 def snapshot(
     state: t.Dict[str, t.Any], skip: str, containers: t.List[t.Any]
 ) -> t.Tuple[t.Any, ...]: ...
-def unchanged(state: t.Dict[str, t.Any], snapshot: t.Optional[t.Tuple[t.Any, ...]]) -> bool: ...
+def shallow_names(values: t.List[t.Any], watched: t.List[t.Any]) -> t.Tuple[t.Any, ...]: ...
+def memo_entry(
+    owner: object, state: t.Dict[str, t.Any], key: str
+) -> t.Optional[t.List[t.Any]]: ...
 
 class _FsSettings(t.TypedDict):
     directory: str
@@ -58,8 +62,13 @@ class _McSettings(t.TypedDict):
 class FsStore:
     def __new__(cls, settings: _FsSettings, counters: Counters) -> FsStore: ...
     def get(
-        self, name: str, filename: t.Optional[object], source: str, isolation: t.Optional[str]
-    ) -> t.Tuple[str, str, t.Any]: ...
+        self,
+        name: str,
+        filename: t.Optional[object],
+        source: str,
+        isolation: t.Optional[str],
+        verdicts: t.Optional[t.Dict[t.Any, str]] = None,
+    ) -> t.Tuple[str, str, t.Any, bool]: ...
     def load(self, key: str, checksum: object) -> t.Any: ...
     def dump(self, key: str, checksum: object, code: t.Any) -> None: ...
     def clear(self) -> int: ...

@@ -21,7 +21,15 @@ import typing as t
 import weakref
 
 from ._describe import BEHAVIOUR, DECLARED, LARGE, PLAIN_TYPES, is_factory_datum, pinned
-from ._fingerprint import ENVIRONMENT_ATTRS, REGISTRIES, Changes, settings, shared_defaults
+from ._fingerprint import (
+    ENVIRONMENT_ATTRS,
+    FILTER_REGISTRIES,
+    REGISTRIES,
+    Changes,
+    settings,
+    shared_defaults,
+)
+from ._native import shallow_names
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -35,9 +43,6 @@ _NAMED: t.Tuple[type, ...] = (
 )
 
 _UNDEFINED = ENVIRONMENT_ATTRS.index("undefined")
-
-#: Dicts up to this size are named by what they hold in a shallow signature.
-_SMALL = 16
 
 
 class NoShortcut(Exception):
@@ -159,7 +164,7 @@ class Signature:
         """The signature; ``changed`` and ``extended`` as :func:`_fingerprint.changes` and
         :func:`_fingerprint.extended_attrs` give them (the memo needs them too)."""
         ident = self.ident
-        parts: t.List[t.Any] = [ident(type(env)), shared_defaults()]
+        parts: t.List[t.Any] = [ident(type(env)), ident(shared_defaults())]
         values = list(settings(env))
         undefined = values[_UNDEFINED]
         values[_UNDEFINED] = None
@@ -200,67 +205,66 @@ class Signature:
         return tuple(parts)
 
     def shallow(
-        self, env: "Environment", changed: Changes, extended: t.List[str]
+        self,
+        env: "Environment",
+        changed: Changes,
+        registries: t.Optional[Changes],
+        extended: t.List[str],
     ) -> t.Tuple[t.Any, ...]:
         """The signature by identity, of the very objects the Environment holds (but small dicts
         such as the sandbox's operator tables by what they hold, and a factory-made Undefined
-        class by what it is made of): a third of what :meth:`of` costs, and enough for
+        class by what it is made of): a fraction of what :meth:`of` costs, and enough for
         Environments built from the same objects. Tried first; an Environment holding other
-        objects made for it (a closure per Environment) needs :meth:`of`."""
-        watched = self.watched
-        plain = PLAIN_TYPES
+        objects made for it (a closure per Environment) needs :meth:`of`.
 
-        def name(value: t.Any) -> t.Any:
-            kind = type(value)
-            if kind in plain:
-                if (kind is str or kind is bytes) and len(value) > LARGE:
-                    raise NoShortcut("a large value")  # not copied into the table
-                return value if kind is str or value is None else exact(value)
-            if kind.__weakrefoffset__:
-                watched.append(value)
-                return id(value)
-            if kind is dict and len(value) <= _SMALL:  # the sandbox's operator tables
-                return ("dict", tuple([(k, name(v)) for k, v in value.items()]))
-            return self.watch(value)
+        Unlike :meth:`of`, it also names the filters and tests besides Jinja's own
+        (``registries``, from :func:`_fingerprint.changes`; None when they cannot be listed),
+        which the fingerprint leaves out: Environments with equal shallow signatures hold the
+        very same ones, and so answer every folding record alike (see _memo.py).
 
+        The values are gathered into one list, each group after its length so that no two
+        layouts give the same list, and named natively in one call (:func:`shallow_names`)."""
         state = env.__dict__
-        parts: t.List[t.Any] = ["shallow", name(type(env)), shared_defaults()]
-        for attr in extended:
-            value = state[attr]
-            if not callable(value):
-                parts.append((attr, name(value)))
-        values = list(settings(env))
-        undefined = values[_UNDEFINED]
+        parts: t.List[t.Any] = ["shallow"]
+        values = [type(env), shared_defaults(), *settings(env)]
+        undefined = values[_UNDEFINED + 2]
         if isinstance(undefined, type) and not pinned(undefined):
             # made per Environment by a factory (dbt's, per node): by what it is made of
-            values[_UNDEFINED] = None
+            values[_UNDEFINED + 2] = None
             self._factory = True
             try:
                 parts.append(self.ident(undefined))
             finally:
                 self._factory = False
-        parts.append(
-            tuple(
-                [
-                    v
-                    if type(v) is str or v is None
-                    else _BOOLS.get(v)
-                    if type(v) is bool
-                    else name(v)
-                    for v in values
-                ]
-            )
-        )
+        kept = [(attr, state[attr]) for attr in extended if not callable(state[attr])]
+        values.append(len(kept))
+        for pair in kept:
+            values.extend(pair)
         autoescape = env.autoescape
-        if not callable(autoescape):
-            parts.append(name(autoescape))
-        for (registry, defaults), pairs in zip(REGISTRIES, changed):
-            parts.append(tuple([(k, name(v)) for k, v in pairs]) if pairs else ())
-            if len(state[registry]) - len(pairs) != len(defaults):
-                parts.append(_removed(state[registry], defaults))
-        for ext in env.extensions.values():
-            ext_state = [(k, name(v)) for k, v in vars(ext).items() if k != "environment"]
-            parts.append((name(type(ext)), ext.priority, tuple(ext_state)))
+        if callable(autoescape):
+            values.append(True)
+        else:
+            values.extend((False, autoescape))
+        groups = list(zip(REGISTRIES, changed))
+        if registries is None:
+            parts.append("unlisted registries")
+        else:
+            groups.extend(zip(FILTER_REGISTRIES, registries))
+        for (attr, defaults), pairs in groups:
+            values.append(len(pairs))
+            for pair in pairs:
+                values.extend(pair)
+            registry = getattr(env, attr)
+            if len(registry) - len(pairs) != len(defaults):  # some default was removed
+                parts.append((attr, _removed(registry, defaults)))
+        extensions = env.extensions
+        values.append(len(extensions))
+        for ext in extensions.values():
+            ext_state = [(k, v) for k, v in vars(ext).items() if k != "environment"]
+            values.extend((type(ext), ext.priority, len(ext_state)))
+            for pair in ext_state:
+                values.extend(pair)
+        parts.append(shallow_names(values, self.watched))
         return tuple(parts)
 
     _composites: t.Dict[type, t.Callable[["Signature", t.Any], t.Any]] = {

@@ -11,7 +11,7 @@ import types
 import typing as t
 
 from ._fingerprint import FROM_STRING_NAME
-from ._folding import MAGIC, arm, attach, disarm, record_of, take
+from ._folding import arm, attach, disarm, record_of, take
 from ._memo import Entry, verdict
 
 if t.TYPE_CHECKING:
@@ -30,24 +30,28 @@ def _record(code: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:
         return None
 
 
+def settled(entry: Entry, code: t.Any) -> bool:
+    """Whether ``code`` carries a folding record that its Environment (``entry``'s) answered
+    as recorded: the common case of a hit, checked first. Verdicts are kept by the record
+    (see :func:`_memo.verdict`), which is the code's last constant. (The filesystem cache's
+    store checks the same natively, as it loads the code: ``memo::settled``.)"""
+    try:
+        return entry[3].get(code.co_consts[-1]) == ""  # type: ignore[no-any-return]
+    except (AttributeError, IndexError, TypeError):  # not code, no constants, unhashable
+        return False
+
+
 def select(
     environment: "Environment",
     entry: Entry,
     bucket: Bucket,
     next_variant: t.Callable[[Bucket, str], Bucket],
+    template: t.Tuple[str, t.Optional[str], str],
 ) -> Bucket:
     """The bucket whose entry ``environment`` compiles alike, loaded; or, when there is none,
     the empty bucket to store its own entry in, with its compilation armed for recording.
-    ``next_variant(bucket, answers)`` loads the variant named by those answers."""
-    # The common case first, inline: code whose record this Environment answered alike.
-    code = bucket.code
-    consts = getattr(code, "co_consts", None)
-    if consts:
-        last = consts[-1]
-        # (a record's reads are bytes: see record_of, which the slow path below uses)
-        if type(last) is tuple and len(last) == 2 and type(last[1]) is bytes:
-            if entry[3].get(last[1]) == "" and last[0] == MAGIC:
-                return bucket
+    ``next_variant(bucket, answers)`` loads the variant named by those answers; ``template``
+    is the (name, filename, source) the bucket is for."""
     depth = 0
     while bucket.code is not None:
         record = _record(bucket.code)
@@ -65,14 +69,10 @@ def select(
         depth += 1
         bucket = next_variant(bucket, answers)
     arm(environment, bucket)
+    # Kept in case the code stored in the bucket is not compiled in this thread between
+    # get_bucket and set_bucket (a caller that compiled it beforehand): see _recompile.
+    bucket._jinja_bccache_source = template
     return bucket
-
-
-def remember_source(bucket: Bucket, name: str, filename: t.Optional[str], source: str) -> None:
-    """Keeps what a bucket's template is, in case the code stored in it is not compiled in
-    this thread between ``get_bucket`` and ``set_bucket`` (a caller that compiled it
-    beforehand, or stores code into a bucket that hit)."""
-    bucket._jinja_bccache_source = (name, filename, source)
 
 
 def _recompile(bucket: Bucket) -> t.Optional[t.Tuple[t.Any, ...]]:

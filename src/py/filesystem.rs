@@ -6,17 +6,26 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::args::{key_of, utf8};
 use super::codec::encode_parts;
 use super::counters::Counters;
 use super::loading::Request;
+use super::memo::settled;
 use super::memory::{self, Check, Scope};
 use super::sealing::Trust;
 use crate::error::{raise, OrRaise};
 use jinja_bccache_core::keys::{self, FilePattern};
 use jinja_bccache_core::{fs, Error};
+
+/// What [`FsStore::get`] answers: key, checksum, code (or None), whether the code is settled.
+type Found<'py> = (
+    String,
+    Bound<'py, PyString>,
+    Option<Bound<'py, PyAny>>,
+    bool,
+);
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct FsStore {
@@ -172,8 +181,10 @@ impl FsStore {
     }
 
     /// The whole hit path of `get_bucket` in one call: key (Jinja's, or Jinja's combined with
-    /// the environment's `isolation` suffix), checksum, read, validate, unmarshal.
-    /// Returns `(key, checksum, code or None)`.
+    /// the environment's `isolation` suffix), checksum, read, validate, unmarshal; and whether
+    /// the code carries a folding record that `verdicts` (the Environment's, by record)
+    /// answered as recorded (see [`settled`]). Returns `(key, checksum, code or None, settled)`.
+    #[pyo3(signature = (name, filename, source, isolation, verdicts=None))]
     fn get<'py>(
         &self,
         py: Python<'py>,
@@ -181,7 +192,8 @@ impl FsStore {
         filename: &Bound<'py, PyAny>,
         source: &Bound<'py, PyAny>,
         isolation: Option<&str>,
-    ) -> PyResult<(String, Bound<'py, PyString>, Option<Bound<'py, PyAny>>)> {
+        verdicts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Found<'py>> {
         let mut key = key_of(name, filename)?;
         if let Some(suffix) = isolation {
             // the same as cache_key(key, suffix) in the generic get_bucket
@@ -193,7 +205,11 @@ impl FsStore {
             &keys::source_checksum(utf8(source, "source")?.as_bytes()),
         );
         let code = self.load_from(py, &self.path(&key), &key, checksum.as_any())?;
-        Ok((key, checksum, code))
+        let settled = match (&code, verdicts) {
+            (Some(code), Some(verdicts)) => settled(code, verdicts),
+            _ => false,
+        };
+        Ok((key, checksum, code, settled))
     }
 
     /// The code stored under `key` if its checksum matches, else None.

@@ -85,12 +85,57 @@ fn dict_items<'py>(
     PyTuple::new(py, flat)
 }
 
-/// `unchanged(state, snapshot)`: whether `state` and every container of a [`snapshot`] still
-/// hold the very same objects in the same order (or, where tags work, whether their tags are
-/// the same). By identity, never `==`: no Python code
-/// runs, and an object whose `__eq__` says yes cannot pass for another.
+/// `memo_entry(owner, state, key)`: the memo entry `state[key]` (a list whose items are the id
+/// of the Environment it was made for and a [`snapshot`]) when it was made for `owner` itself
+/// (an overlay or a copy starts with its parent's) and `state` and every container of its
+/// snapshot still hold the very same objects in the same order (or, where tags work, carry
+/// the same tags); else `None`. By identity, never `==`: no Python code runs, and an object
+/// whose `__eq__` says yes cannot pass for another. One call on every `get_bucket`.
 #[pyfunction]
-pub fn unchanged(state: &Bound<'_, PyDict>, snapshot: &Bound<'_, PyAny>) -> bool {
+pub fn memo_entry<'py>(
+    owner: &Bound<'py, PyAny>,
+    state: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyList>> {
+    let entry = state.get_item(key).ok()??.cast_into::<PyList>().ok()?;
+    let made_for = entry.get_item(0).ok()?;
+    let made_for = made_for.cast::<PyInt>().ok()?.extract::<usize>().ok()?;
+    if made_for != owner.as_ptr() as usize {
+        return None;
+    }
+    let snapshot = entry.get_item(1).ok()?;
+    unchanged(state, &snapshot).then_some(entry)
+}
+
+/// Whether `code` carries a folding record that its Environment answered as recorded:
+/// `verdicts` (the memo entry's, keyed by record, the code's last constant) says `""` for it.
+/// The common case of a hit, checked here where the code was just loaded; anything else
+/// (no constants, an unhashable one, a verdict with answers) is left to `_variants.select`.
+pub(crate) fn settled(code: &Bound<'_, PyAny>, verdicts: &Bound<'_, PyDict>) -> bool {
+    let Ok(consts) = code.getattr(pyo3::intern!(code.py(), "co_consts")) else {
+        return false;
+    };
+    let Ok(consts) = consts.cast_into::<PyTuple>() else {
+        return false;
+    };
+    let Some(last) = consts
+        .len()
+        .checked_sub(1)
+        .and_then(|i| consts.get_item(i).ok())
+    else {
+        return false;
+    };
+    match verdicts.get_item(last) {
+        Ok(Some(verdict)) => {
+            verdict.is_exact_instance_of::<PyString>() && verdict.len().is_ok_and(|n| n == 0)
+        }
+        // absent, or unhashable (not a record; the error is taken, not left set)
+        Ok(None) | Err(_) => false,
+    }
+}
+
+/// Whether `state` and the containers of a [`snapshot`] are as it saw them.
+fn unchanged(state: &Bound<'_, PyDict>, snapshot: &Bound<'_, PyAny>) -> bool {
     // Anything but a snapshot (the None of an entry still being filled in) never passes.
     let Ok(snapshot) = snapshot.cast::<PyTuple>() else {
         return false;
@@ -149,20 +194,38 @@ pub fn changes<'py>(
         let mut pos: ffi::Py_ssize_t = 0;
         let mut key: *mut ffi::PyObject = std::ptr::null_mut();
         let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+        // A registry starts as a copy of the defaults, so it holds their entries in their
+        // order: while it does, the two are walked side by side and compared by pointer,
+        // and the default is looked up by name only from the first entry that differs.
+        let mut in_step = true;
+        let mut default_pos: ffi::Py_ssize_t = 0;
+        let mut default_key: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut default_value: *mut ffi::PyObject = std::ptr::null_mut();
         // SAFETY: the GIL is held and both dicts are alive. The default is looked up only for
         // exact str names (Jinja's are): hashing and comparing them runs no Python code, so
         // nothing can change the registry while it is iterated, and the borrowed pointers
         // stay valid until they are turned into owned references below.
         while unsafe { ffi::PyDict_Next(registry.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
-            let same = unsafe {
-                ffi::PyUnicode_CheckExact(key) != 0 && {
-                    let held = ffi::PyDict_GetItemWithError(default.as_ptr(), key);
-                    if held.is_null() && !ffi::PyErr_Occurred().is_null() {
-                        return Err(PyErr::fetch(py));
-                    }
-                    held == value
+            in_step = in_step
+                && unsafe {
+                    ffi::PyDict_Next(
+                        default.as_ptr(),
+                        &mut default_pos,
+                        &mut default_key,
+                        &mut default_value,
+                    ) != 0
                 }
-            };
+                && default_key == key;
+            let same = in_step && default_value == value
+                || unsafe {
+                    ffi::PyUnicode_CheckExact(key) != 0 && {
+                        let held = ffi::PyDict_GetItemWithError(default.as_ptr(), key);
+                        if held.is_null() && !ffi::PyErr_Occurred().is_null() {
+                            return Err(PyErr::fetch(py));
+                        }
+                        held == value
+                    }
+                };
             if !same {
                 let (key, value) = unsafe {
                     (

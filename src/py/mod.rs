@@ -12,6 +12,7 @@ mod memcached_store;
 mod memo;
 mod memory;
 mod sealing;
+mod signature;
 
 pub use memcached_client::MemcachedError;
 
@@ -39,6 +40,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;
     m.add_function(wrap_pyfunction!(memo::changes, m)?)?;
     m.add_function(wrap_pyfunction!(memo::snapshot, m)?)?;
-    m.add_function(wrap_pyfunction!(memo::unchanged, m)?)?;
+    m.add_function(wrap_pyfunction!(memo::memo_entry, m)?)?;
+    m.add_function(wrap_pyfunction!(signature::shallow_names, m)?)?;
     Ok(())
 }
