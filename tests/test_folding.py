@@ -338,6 +338,29 @@ def test_code_compiled_before_get_bucket_is_recorded_when_stored(tmp_path):
     assert cache.get_bucket(again, "t", None, "{{ 'a'|f }}").code is not None
 
 
+def test_code_compiled_beforehand_stored_into_a_bucket_that_hit_is_recorded(tmp_path):
+    """A harness or a warm-up that stores precompiled code through a bucket that already hit
+    (from a process-wide layer or an earlier store): the code is recorded, and loads hit."""
+    env = Environment()
+    env.filters["f"] = lambda v: v * 2
+    source = "{{ 'a'|f }}"
+    cache = FileSystemBytecodeCache(str(tmp_path))
+    first = cache.get_bucket(env, "t", None, source)
+    first.code = env.compile(source, "t")
+    cache.set_bucket(first)
+    again = cache.get_bucket(env, "t", None, source)
+    assert again.code is not None
+    again.code = env.compile(source, "t")  # compiled out of sight: carries no record
+    cache.set_bucket(again)
+    jinja_bccache.memory_cache_clear()
+    fresh = Environment()
+    fresh.filters["f"] = lambda v: v * 2
+    assert cache.get_bucket(fresh, "t", None, source).code is not None
+    other = Environment()
+    other.filters["f"] = lambda v: v * 3
+    assert cache.get_bucket(other, "t", None, source).code is None
+
+
 def test_isolation_off_writes_jinjas_own_code(tmp_path):
     cache = FileSystemBytecodeCache(str(tmp_path), isolate_environments=False)
     env = Environment(loader=DictLoader({"t": "{{ 'a'|upper }}"}), bytecode_cache=cache)

@@ -64,8 +64,10 @@ class BytecodeCache(upstream.BytecodeCache):
     def _select(
         self, bucket: Bucket, entry: Entry, template: t.Tuple[str, t.Optional[str], str]
     ) -> Bucket:
-        """The variant of the loaded entry that the bucket's Environment compiles alike (when
-        the entry loaded is not :func:`settled`: the caller checks that first)."""
+        """The variant of the loaded entry that the bucket's Environment compiles alike, when
+        the code loaded is not :func:`settled` (the caller checks that first, and otherwise
+        keeps the ``template``, its name, filename and source, on the bucket itself, in case
+        other code is stored into it: see ``_variants._recompile``)."""
         return select(bucket.environment, entry, bucket, self._next_variant, template)  # type: ignore[no-any-return]
 
     def _next_variant(self, previous: Bucket, answers: str) -> Bucket:
@@ -99,8 +101,11 @@ class BytecodeCache(upstream.BytecodeCache):
         checksum = self.get_source_checksum(source)
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)
-        if entry is not None and not settled(entry, bucket.code):
-            bucket = self._select(bucket, entry, (name, filename, source))
+        if entry is not None:
+            if settled(entry, bucket.code):  # the source is kept as _select explains
+                bucket._jinja_bccache_source = (name, filename, source)
+            else:
+                bucket = self._select(bucket, entry, (name, filename, source))
         return bucket
 
     def set_bucket(self, bucket: upstream.Bucket) -> None:

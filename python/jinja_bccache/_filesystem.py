@@ -137,8 +137,11 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
             key, checksum, code, known = self._store.get(name, filename, source, suffix, entry[3])
         bucket = Bucket(environment, key, checksum)
         bucket.code = code
-        if entry is not None and not known:
-            bucket = self._select(bucket, entry, (name, filename, source))
+        if entry is not None:
+            if known:  # the common case, inline; the source is kept as _select explains
+                bucket._jinja_bccache_source = (name, filename, source)
+            else:
+                bucket = self._select(bucket, entry, (name, filename, source))
         return bucket
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:

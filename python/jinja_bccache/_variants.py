@@ -62,15 +62,17 @@ def select(
             break
         answers = verdict(environment, entry, record)
         if not answers:
-            return bucket
+            break
         if depth == MAX_DEPTH:
             bucket.reset()
             break
         depth += 1
         bucket = next_variant(bucket, answers)
-    arm(environment, bucket)
-    # Kept in case the code stored in the bucket is not compiled in this thread between
-    # get_bucket and set_bucket (a caller that compiled it beforehand): see _recompile.
+    if bucket.code is None:
+        arm(environment, bucket)
+    # Kept in case the code stored into the bucket is not compiled in this thread between
+    # get_bucket and set_bucket (compiled beforehand, or other code put into a bucket that
+    # hit): see _recompile.
     bucket._jinja_bccache_source = template
     return bucket
 
