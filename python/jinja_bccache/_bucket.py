@@ -25,6 +25,10 @@ class Bucket(upstream.Bucket):
     left ``None`` and the template is recompiled.
     """
 
+    #: The (name, filename, source) the bucket was handed out for, set by the caches'
+    #: get_bucket in case the code stored into it has to be compiled again to be recorded.
+    _jinja_bccache_source: t.Tuple[str, t.Optional[str], str]
+
     def __init__(self, environment: "Environment", key: str, checksum: str) -> None:
         self.environment = environment
         self.key = key

@@ -8,6 +8,7 @@ from io import BytesIO
 from ._base import BytecodeCache, NativeStore
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import native, upstream
+from ._memo import Entry, isolation
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -129,7 +130,12 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
             or cls._get_cache_filename is not _GET_CACHE_FILENAME
         ):
             return super().get_bucket(environment, name, filename, source)
-        suffix, entry = self._isolation(environment, name)
+        suffix: t.Optional[str]
+        entry: t.Optional[Entry]
+        if self.fingerprint is None and self.isolate_environments and environment is not None:
+            suffix, entry = isolation(environment, name)  # _isolation's common case, inline
+        else:
+            suffix, entry = self._isolation(environment, name)
         if entry is None:
             key, checksum, code, _ = self._store.get(name, filename, source, suffix)
         else:
