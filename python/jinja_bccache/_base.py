@@ -149,6 +149,15 @@ class NativeStore:
         store = self._build_store(self._settings(), counters)
         self.__dict__.update(_counters=counters, _store=store)
 
+    def __getattr__(self, name: str) -> t.Any:
+        # Only for attributes not found otherwise. A subclass's own __init__ may set Jinja's
+        # attributes without calling ours (legal with Jinja, which reads them when used): the
+        # store is then built at its first use, from what the instance holds by then.
+        if name in ("_store", "_counters") and "_store" not in self.__dict__:
+            self._init_store()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __setattr__(self, name: str, value: t.Any) -> None:
         if name in self._STORE_SETTINGS and "_store" in self.__dict__:
             if name == "secret":

@@ -54,15 +54,16 @@ class Bucket(upstream.Bucket):
 
     def bytecode_from_string(self, string: bytes) -> None:
         """Load bytecode from bytes."""
-        # Jinja routes this through load_bytecode; a subclass that overrides it is honoured.
-        if type(self).load_bytecode is not Bucket.load_bytecode:
+        # Jinja routes this through load_bytecode; a subclass that overrides it, or a patch
+        # on the class, is honoured.
+        if type(self).load_bytecode not in PLAIN_LOADERS:
             self.load_bytecode(BytesIO(string))
         else:
             self.code = native.entry_load(string, self.checksum)
 
     def bytecode_to_string(self) -> bytes:
         """Return the bytecode as bytes."""
-        if type(self).write_bytecode is not Bucket.write_bytecode:
+        if type(self).write_bytecode not in PLAIN_WRITERS:
             out = BytesIO()
             self.write_bytecode(out)
             return out.getvalue()

@@ -94,7 +94,7 @@ def _cmd_warm(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     cache = FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
-    entries = cache._store.entries()  # (size, access time): the files prune would judge
+    entries = cache._store_now().entries()  # (size, access time): the files prune would judge
     now = time.time()
     total = sum(size for size, _ in entries)
     print(f"{args.directory}: {len(entries)} entries, {total / 1024:.1f} KiB")

@@ -25,6 +25,12 @@ _NATIVE_PATH_METHODS = frozenset(
 )
 
 
+#: The class-level value of Jinja's ``directory`` and ``pattern``, which instances set: a
+#: subclass that answers them per call instead (a property) replaces it, which one identity
+#: check per call sees.
+_PER_INSTANCE: t.Any = type("PerInstance", (), {"__repr__": lambda self: "<set per instance>"})()
+
+
 class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemBytecodeCache):
     """A bytecode cache that stores bytecode on the filesystem, file for file like Jinja's.
 
@@ -42,6 +48,8 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
     _patched = False
     #: What the native store is built from (see NativeStore).
     _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
+    directory: str = _PER_INSTANCE
+    pattern: str = _PER_INSTANCE
 
     @staticmethod
     def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
@@ -81,9 +89,29 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         object.__setattr__(self, "_patched", patched)
 
     def _native_filenames(self) -> bool:
-        """Whether entry files are named natively: ``_get_cache_filename`` is this class's.
-        Looked up at every call, so a patch on the class made at any time is honoured."""
-        return type(self)._get_cache_filename is _GET_CACHE_FILENAME and not self._patched
+        """Whether entry files are named natively: ``_get_cache_filename`` is this class's and
+        ``directory`` and ``pattern`` are the instance's. Looked up at every call, so a patch
+        on the class made at any time is honoured."""
+        cls = type(self)
+        return (
+            cls._get_cache_filename is _GET_CACHE_FILENAME
+            and not self._patched
+            and not _answered_per_call(cls)
+        )
+
+    def _settings(self, **changed: t.Any) -> t.Dict[str, t.Any]:
+        if _answered_per_call(type(self)):
+            # Named per call through _get_cache_filename, as Jinja does; this store only
+            # checks and seals entries, and clear and prune build one for the current values.
+            changed = {"directory": os.curdir, "pattern": "%s", **changed}
+        return super()._settings(**changed)
+
+    def _store_now(self) -> t.Any:
+        """The store over the directory and pattern as they are answered now."""
+        if not _answered_per_call(type(self)):
+            return self._store
+        current = {"directory": self.directory, "pattern": self.pattern}
+        return self._build_store(NativeStore._settings(self, **current), self._counters)
 
     def _get_default_cache_dir(self) -> str:
         tmpdir = tempfile.gettempdir()
@@ -128,6 +156,9 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
             or cls.get_cache_key is not _GET_CACHE_KEY
             or cls.get_source_checksum is not _GET_SOURCE_CHECKSUM
             or cls._get_cache_filename is not _GET_CACHE_FILENAME
+            or cls.directory is not _PER_INSTANCE
+            or cls.pattern is not _PER_INSTANCE
+            or Bucket.load_bytecode is not _BUCKET_LOAD_BYTECODE
         ):
             return super().get_bucket(environment, name, filename, source)
         suffix: t.Optional[str]
@@ -168,7 +199,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         )
 
     def clear(self) -> None:
-        self._store.clear()
+        self._store_now().clear()
 
     def prune(
         self,
@@ -184,7 +215,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         entry per hour, so ``noatime``/``relatime`` mounts do not matter). Entries left behind
         by old configurations or Jinja versions are never hit again and age out.
         """
-        return self._store.prune(max_age, max_entries, max_bytes)  # type: ignore[no-any-return]
+        return self._store_now().prune(max_age, max_entries, max_bytes)  # type: ignore[no-any-return]
 
     def stats(self) -> t.Dict[str, int]:
         """What this cache object has done since it was created: ``hits`` (of which
@@ -197,13 +228,22 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
 
 
 _LOAD_BYTECODE = FileSystemBytecodeCache.load_bytecode
+_BUCKET_LOAD_BYTECODE = Bucket.load_bytecode
 _GET_CACHE_KEY = FileSystemBytecodeCache.get_cache_key
 _GET_SOURCE_CHECKSUM = FileSystemBytecodeCache.get_source_checksum
 _GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
 
 
+def _answered_per_call(cls: type) -> bool:
+    """Whether a subclass answers ``directory`` or ``pattern`` itself (a property)."""
+    return cls.directory is not _PER_INSTANCE or cls.pattern is not _PER_INSTANCE  # type: ignore[attr-defined]
+
+
 def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
     directory, pattern = settings["directory"], settings["pattern"]
+    for name, value in settings.items():
+        if value is _PER_INSTANCE:  # a subclass's __init__ that never set it, as Jinja says
+            raise AttributeError(f"the cache has no attribute {name!r}")
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be str, not {type(pattern).__name__}")
     path = os.fspath(directory)

@@ -97,10 +97,9 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
             bucket.code = store.decode(value, bucket.key, bucket.checksum, key)
             return
         body = None if value is None else store.unseal(value, bucket.key, key)
-        if body is None:
-            bucket.reset()
-        else:
-            bucket.bytecode_from_string(body)
+        # A miss or a refused entry is handed on as None (read as empty), as Jinja hands a
+        # miss on: a bucket whose load_bytecode is replaced sees both calls Jinja makes.
+        bucket.bytecode_from_string(body)
         self._counters.add("hits" if bucket.code is not None else "misses")
 
     def dump_bytecode(self, bucket: upstream.Bucket) -> None:
