@@ -99,7 +99,7 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
         body = None if value is None else store.unseal(value, bucket.key, key)
         # A miss or a refused entry is handed on as None (read as empty), as Jinja hands a
         # miss on: a bucket whose load_bytecode is replaced sees both calls Jinja makes.
-        bucket.bytecode_from_string(body)
+        bucket.bytecode_from_string(body)  # type: ignore[arg-type]
         self._counters.add("hits" if bucket.code is not None else "misses")
 
     def dump_bytecode(self, bucket: upstream.Bucket) -> None:
