@@ -123,6 +123,23 @@ class BytecodeCache(upstream.BytecodeCache):
         self.dump_bytecode(bucket)
 
 
+class _BuiltAtFirstUse:
+    """A subclass's own ``__init__`` may set Jinja's attributes without calling ours (legal
+    with Jinja, which reads them when used): its store and counters are then built at their
+    first use, from what the instance holds by then. Once built they are in the instance's
+    ``__dict__``, which this descriptor (not a data descriptor) leaves to be read directly;
+    it costs no more than that, unlike a ``__getattr__``, which slows every attribute."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: t.Any, owner: t.Optional[type] = None) -> t.Any:
+        if instance is None:
+            return self
+        instance._init_store()
+        return instance.__dict__[self.name]
+
+
 class NativeStore:
     """For the caches whose native store is built from some of their attributes
     (``_STORE_SETTINGS``): assigning one rebuilds the store, validating the new value first so
@@ -131,8 +148,8 @@ class NativeStore:
 
     _STORE_SETTINGS: t.ClassVar[t.FrozenSet[str]] = frozenset()
     #: The native store (FsStore, McStore) and its counters, set by _init_store.
-    _store: t.Any
-    _counters: native.Counters
+    _store: t.Any = _BuiltAtFirstUse()
+    _counters: native.Counters = _BuiltAtFirstUse()  # type: ignore[assignment]
 
     @staticmethod
     def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
@@ -148,15 +165,6 @@ class NativeStore:
         counters = native.Counters()
         store = self._build_store(self._settings(), counters)
         self.__dict__.update(_counters=counters, _store=store)
-
-    def __getattr__(self, name: str) -> t.Any:
-        # Only for attributes not found otherwise. A subclass's own __init__ may set Jinja's
-        # attributes without calling ours (legal with Jinja, which reads them when used): the
-        # store is then built at its first use, from what the instance holds by then.
-        if name in ("_store", "_counters") and "_store" not in self.__dict__:
-            self._init_store()
-            return self.__dict__[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: t.Any) -> None:
         if name in self._STORE_SETTINGS and "_store" in self.__dict__:
