@@ -212,6 +212,29 @@ def test_invalid_keys_and_prefixes_are_value_errors(memcached_factory):
     MemcachedBytecodeCache(_pymemcache("127.0.0.1:1"), prefix="any prefix ")
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native path", "as a Python client"])
+def test_a_write_refused_as_too_large_is_not_counted(memcached_factory, native):
+    """stats() counts what was stored: a write the client refuses (over max_value_size)
+    is neither a write nor bytes written, as the client's own counters say."""
+    server = memcached_factory()
+    client = MemcachedClient([server.address], max_value_size=1000)
+
+    class Delegating:  # not the native class: driven as any Python client is
+        def get(self, key):
+            return client.get(key)
+
+        def set(self, key, value, timeout=None):
+            return client.set(key, value, timeout)
+
+    cache = MemcachedBytecodeCache(client if native else Delegating())
+    env = Environment(loader=DictLoader({"big": "x" * 5000 + "{{ y }}"}), bytecode_cache=cache)
+    assert env.get_template("big").render(y=1).endswith("1")
+    stats = cache.stats()
+    assert (stats["writes"], stats["bytes_written"]) == (0, 0)
+    assert client.stats()["too_large"] == 1 and client.stats()["stored"] == 0
+    assert client.set("small", b"v") is True and client.set("large", b"v" * 2000) is False
+
+
 def test_value_over_the_item_limit_is_skipped(memcached_factory, caplog):
     server = memcached_factory()
     client = MemcachedClient([server.address])

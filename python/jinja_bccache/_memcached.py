@@ -116,16 +116,19 @@ class MemcachedBytecodeCache(NativeStore, BytecodeCache, upstream.MemcachedBytec
             value = store.seal(sealable_entry(bucket), bucket.key)
         try:
             if self.timeout is not None:
-                client.set(key, value, self.timeout)
+                answer = client.set(key, value, self.timeout)
             else:
-                client.set(key, value)
+                answer = client.set(key, value)
         except Exception as exc:
             self._counters.add("errors")
             if not self.ignore_memcache_errors:
                 raise
             store.swallowed("set", key, repr(exc))
         else:
-            store.stored(len(value))
+            # Clients that say (pymemcache, redis-py, this package's) answer False for a value
+            # they did not store; Django's caches answer None. Count only what was stored.
+            if answer is not False:
+                store.stored(len(value))
 
     def stats(self) -> t.Dict[str, int]:
         """What this cache object has done since it was created: ``hits`` (of which

@@ -134,9 +134,10 @@ class MemcachedClient:
     ) -> MemcachedClient: ...
     def get(self, key: str) -> t.Optional[bytes]:
         """The value stored under ``key``, or ``None``; :class:`MemcachedError` on failure."""
-    def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> None:
+    def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> bool:
         """Store ``value`` for ``timeout`` seconds (``None`` or 0: no expiry; over 30 days is
-        sent as an absolute time); :class:`MemcachedError` on failure."""
+        sent as an absolute time): whether it was stored (``False`` over ``max_value_size``);
+        :class:`MemcachedError` on failure."""
     def stats(self) -> t.Dict[str, int]:
         """Counters: requests, hits, misses, errors, timeouts, failovers, skipped writes..."""
     @property

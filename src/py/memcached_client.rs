@@ -111,11 +111,13 @@ impl MemcachedClientPy {
     /// Store `value` under `key`. A value over `max_value_size` is skipped (counted, logged):
     /// it is a property of the template, not a failure, so it never raises.
     #[pyo3(signature = (key, value, timeout = None))]
-    fn set(&self, py: Python<'_>, key: &str, value: &[u8], timeout: Option<i64>) -> PyResult<()> {
+    /// Whether the value was stored (pymemcache's and redis-py's `set` answer the same):
+    /// `False` when it is over `max_value_size`.
+    fn set(&self, py: Python<'_>, key: &str, value: &[u8], timeout: Option<i64>) -> PyResult<bool> {
         let key = checked(key)?;
         let ttl = ttl_seconds(timeout)?;
-        py.detach(|| self.inner.set(key, value, ttl)).or_raise()?;
-        Ok(())
+        let stored = py.detach(|| self.inner.set(key, value, ttl)).or_raise()?;
+        Ok(stored == memcached::Stored::Yes)
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

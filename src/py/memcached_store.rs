@@ -19,7 +19,7 @@ use super::memcached_client::{cache_key, MemcachedClientPy};
 use super::memory::{Check, Scope};
 use super::sealing::Trust;
 use crate::error::raise_failure;
-use jinja_bccache_core::memcached::Failure;
+use jinja_bccache_core::memcached::{Failure, Stored};
 use jinja_bccache_core::ratelimit::RateLimit;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
@@ -173,7 +173,9 @@ impl McStore {
         let request = self.request(bucket_key, checksum);
         let client = client.get();
         match py.detach(|| client.inner.set_versioned(key, &entry, self.ttl)) {
-            Ok((_, version)) => {
+            // refused by the client (over max_value_size) or declined: nothing was stored
+            Ok((Stored::TooLarge | Stored::No, _)) => Ok(()),
+            Ok((Stored::Yes, version)) => {
                 Counters::bump(&request.counters.writes, 1);
                 Counters::bump(&request.counters.bytes_written, entry.len() as u64);
                 if let Some(version) = version {
