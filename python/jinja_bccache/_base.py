@@ -123,7 +123,10 @@ class BytecodeCache(upstream.BytecodeCache):
         self.dump_bytecode(bucket)
 
 
-class _BuiltAtFirstUse:
+_Built = t.TypeVar("_Built")
+
+
+class _BuiltAtFirstUse(t.Generic[_Built]):
     """A subclass's own ``__init__`` may set Jinja's attributes without calling ours (legal
     with Jinja, which reads them when used): its store and counters are then built at their
     first use, from what the instance holds by then. Once built they are in the instance's
@@ -133,6 +136,12 @@ class _BuiltAtFirstUse:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
+    @t.overload
+    def __get__(
+        self, instance: None, owner: t.Optional[type] = None
+    ) -> "_BuiltAtFirstUse[_Built]": ...
+    @t.overload
+    def __get__(self, instance: object, owner: t.Optional[type] = None) -> _Built: ...
     def __get__(self, instance: t.Any, owner: t.Optional[type] = None) -> t.Any:
         if instance is None:
             return self
@@ -148,18 +157,18 @@ class NativeStore:
 
     _STORE_SETTINGS: t.ClassVar[t.FrozenSet[str]] = frozenset()
     #: The native store (FsStore, McStore) and its counters, set by _init_store.
-    _store: t.Any = _BuiltAtFirstUse()
-    _counters: native.Counters = _BuiltAtFirstUse()  # type: ignore[assignment]
+    _store: "_BuiltAtFirstUse[t.Any]" = _BuiltAtFirstUse()
+    _counters: "_BuiltAtFirstUse[native.Counters]" = _BuiltAtFirstUse()
 
     @staticmethod
     def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
         raise NotImplementedError
 
     def _settings(self, **changed: t.Any) -> t.Dict[str, t.Any]:
-        # getattr, not __dict__: a subclass may leave a setting at its class default
-        settings = {name: getattr(self, name, None) for name in self._STORE_SETTINGS}
-        settings.update(changed)
-        return settings
+        # getattr, not __dict__: a subclass may leave a setting at its class default. What
+        # `changed` gives is not read at all (a property may not be able to answer now).
+        unread = self._STORE_SETTINGS - changed.keys()
+        return {**{name: getattr(self, name, None) for name in unread}, **changed}
 
     def _init_store(self) -> None:
         counters = native.Counters()

@@ -5,13 +5,10 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-#[cfg(not(feature = "abi3"))]
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-#[cfg(feature = "abi3")]
-use pyo3::types::PyMemoryView;
 use pyo3::types::{PyBytes, PyString};
 
 use super::marshal;
@@ -158,16 +155,7 @@ pub fn entry_load<'py>(
 
 /// The bytes of a bytes-like object other than `bytes` (bytearray, memoryview...), or None.
 fn bytes_like(data: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
-    #[cfg(not(feature = "abi3"))]
-    return PyBuffer::<u8>::get(data).ok()?.to_vec(data.py()).ok();
-    // The stable ABI has the buffer protocol only from 3.11: through a memoryview instead.
-    #[cfg(feature = "abi3")]
-    return PyMemoryView::from(data)
-        .ok()?
-        .call_method0("tobytes")
-        .ok()?
-        .extract()
-        .ok();
+    PyBuffer::<u8>::get(data).ok()?.to_vec(data.py()).ok()
 }
 
 /// `Bucket.bytecode_to_string` for a bucket whose code is set.

@@ -13,8 +13,6 @@
 //! Jinja's defaults, which its signature names (`changes`).
 //!
 
-use std::borrow::Cow;
-
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
@@ -140,33 +138,24 @@ fn unchanged(state: &Bound<'_, PyDict>, snapshot: &Bound<'_, PyAny>) -> bool {
     let Ok(snapshot) = snapshot.cast::<PyTuple>() else {
         return false;
     };
-    let snapshot = items_of(snapshot);
-    let [skip, state_held, rest @ ..] = &snapshot[..] else {
+    let snapshot = snapshot.as_slice();
+    let [skip, state_held, rest @ ..] = snapshot else {
         return false;
     };
     let state_same = match state_held.cast::<PyTuple>() {
-        Ok(items) => same_dict(state, &items_of(items), Some(skip)),
+        Ok(items) => same_dict(state, items.as_slice(), Some(skip)),
         Err(_) => same_tag(state, state_held),
     };
     state_same
         && rest.chunks(2).all(|pair| match pair {
             [container, held] => match held.cast::<PyTuple>() {
-                Ok(items) => same(container, &items_of(items)),
+                Ok(items) => same(container, items.as_slice()),
                 Err(_) => container
                     .cast::<PyDict>()
                     .is_ok_and(|dict| same_tag(dict, held)),
             },
             _ => false,
         })
-}
-
-/// A tuple's items: its own array in a per-version build, a copy of the references in the
-/// stable ABI (which does not expose the array).
-fn items_of<'a, 'py>(tuple: &'a Bound<'py, PyTuple>) -> Cow<'a, [Bound<'py, PyAny>]> {
-    #[cfg(not(feature = "abi3"))]
-    return Cow::Borrowed(tuple.as_slice());
-    #[cfg(feature = "abi3")]
-    return Cow::Owned(tuple.iter().collect());
 }
 
 fn same_tag(dict: &Bound<'_, PyDict>, held: &Bound<'_, PyAny>) -> bool {
@@ -256,15 +245,10 @@ fn version(dict: &Bound<'_, PyDict>) -> Option<u64> {
 /// `dict` must point to a live dict object.
 unsafe fn read_tag(dict: *mut ffi::PyObject) -> u64 {
     // The field after `ma_used`: `ma_version_tag` up to CPython 3.13, deprecated since 3.12
-    // (so not named here); 3.14 keeps only watcher bits there, which `tags_work` rejects.
-    // The stable ABI does not describe a dict, but it fixes the object header, and every
-    // CPython it runs on (3.9 up, never the free-threaded build) starts a dict with the
-    // header and `ma_used`; `tags_work` checks the field's behaviour before it is trusted.
-    #[cfg(not(feature = "abi3"))]
+    // (so not named here); 3.14 keeps only watcher bits there, which `tags_work` rejects,
+    // and `tags_work` checks the field's behaviour before it is trusted.
     let offset =
         std::mem::offset_of!(ffi::PyDictObject, ma_used) + std::mem::size_of::<ffi::Py_ssize_t>();
-    #[cfg(feature = "abi3")]
-    let offset = std::mem::size_of::<ffi::PyObject>() + std::mem::size_of::<ffi::Py_ssize_t>();
     unsafe { std::ptr::read(dict.cast::<u8>().add(offset).cast::<u64>()) }
 }
 

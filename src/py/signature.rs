@@ -75,7 +75,7 @@ fn name<'py>(
         }
         return typed(value, value.clone());
     }
-    if weakly_referenceable(value)? {
+    if weakly_referenceable(value) {
         watched.append(value)?;
         return Ok((value.as_ptr() as usize).into_pyobject(py)?.into_any());
     }
@@ -112,18 +112,9 @@ fn no_shortcut(what: &str) -> PyErr {
     PyValueError::new_err(format!("no shallow name for {what}"))
 }
 
-fn weakly_referenceable(value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    #[cfg(not(feature = "abi3"))]
-    {
-        // SAFETY: a live object's type is a live type object; the field is read only.
-        let offset = unsafe { (*ffi::Py_TYPE(value.as_ptr())).tp_weaklistoffset };
-        Ok(offset != 0)
-    }
-    #[cfg(feature = "abi3")]
-    {
-        let offset: isize = value.get_type().getattr("__weakrefoffset__")?.extract()?;
-        Ok(offset != 0)
-    }
+fn weakly_referenceable(value: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a live object's type is a live type object; the field is only read.
+    unsafe { (*ffi::Py_TYPE(value.as_ptr())).tp_weaklistoffset != 0 }
 }
 
 /// An unbound method of a built-in type: method, slot wrapper or classmethod descriptor.
