@@ -44,7 +44,7 @@ def child(
 ) -> None:
     sys.path.insert(0, HERE)
     from benchenv import bench_env
-    from dbt_pattern import node_environment
+    from dbt_child import node_environment
     from jinja2.sandbox import SandboxedEnvironment
 
     import jinja_bccache

@@ -1,4 +1,4 @@
-"""dbt's use of Jinja without dbt, in fresh processes (benches/dbt_pattern.py is the child)."""
+"""dbt's use of Jinja without dbt, in fresh processes (benches/dbt_child.py is the child)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ TARGETS: dict[str, float] = {}
 
 
 def run(s: Setup, res: Results) -> None:
-    """dbt's use of Jinja without dbt (benches/dbt_pattern.py): a fresh process builds 400
+    """dbt's use of Jinja without dbt (benches/dbt_child.py): a fresh process builds 400
     templates from strings, each through a new sandboxed Environment with an Undefined class
     made for its node, with no bytecode cache (as dbt does) and with jinja_bccache's (the
     Environment class given FromStringCacheMixin). A warm run must compile nothing, log
     nothing and leave the cache directory as it was."""
     count = 400
     cache_dir = s.new_dir("dbt-pattern")
-    script = os.path.join(HERE, "dbt_pattern.py")
+    script = os.path.join(HERE, "dbt_child.py")
 
     def child(mode: str) -> dict[str, t.Any]:
         proc = subprocess.run(

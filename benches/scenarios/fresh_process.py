@@ -1,5 +1,5 @@
-"""A newly started process loading the whole corpus, warm and cold (benches/fresh_process.py
-is the child)."""
+"""A newly started process loading the whole corpus, warm and cold (the child is
+benches/fresh_process_child.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _child(impl: str, s: Setup, cache_dir: str, names_file: str) -> dict[str, t.
     proc = subprocess.run(
         [
             sys.executable,
-            os.path.join(HERE, "fresh_process.py"),
+            os.path.join(HERE, "fresh_process_child.py"),
             impl,
             s.templates,
             cache_dir,

@@ -68,7 +68,7 @@ def _isolation(s: Setup, res: Results) -> None:
     # Environment's signature); later ones reuse it.
     it = items[0]
     args = (it.name, it.filename, it.source)
-    from dbt_pattern import node_environment
+    from dbt_child import node_environment
     from jinja2.sandbox import SandboxedEnvironment
 
     kinds: list[tuple[str, str, t.Callable[[], jinja2.Environment], str]] = [

@@ -1,7 +1,7 @@
 """dbt's use of Jinja without dbt, in one fresh process; started by ``benches/run.py`` (it is
 not a benchmark on its own).
 
-    python benches/dbt_pattern.py {none|ours} CACHE_DIR TEMPLATES
+    python benches/dbt_child.py {none|ours} CACHE_DIR TEMPLATES
 
 Like dbt's parser, every template gets a new sandboxed Environment whose Undefined class is
 made for its node (the class holds the node: data that changes every run, and a lock no

@@ -1,7 +1,7 @@
 """One fresh process loading a list of templates through a bytecode cache; started by
 ``benches/run.py`` (it is not a benchmark on its own).
 
-    python benches/fresh_process.py {jinja2|ours} TEMPLATES_DIR CACHE_DIR NAMES_FILE
+    python benches/fresh_process_child.py {jinja2|ours} TEMPLATES_DIR CACHE_DIR NAMES_FILE
 
 Prints one JSON object: ``load_us`` -- the time from after the imports to the last
 ``get_template`` returning (building the cache object and the Environment included, as a
