@@ -22,7 +22,6 @@ import weakref
 DECLARED = "__jinja_bccache_fingerprint__"
 
 
-#: Modules whose code is pinned by the Jinja and Python versions already in the fingerprint,
 def stdlib_modules() -> t.FrozenSet[str]:
     """The standard library's top-level module names (``sys.stdlib_module_names`` from 3.10;
     on 3.9, what is installed where the standard library lives)."""
@@ -38,6 +37,7 @@ def stdlib_modules() -> t.FrozenSet[str]:
     return frozenset(found | set(sys.builtin_module_names))
 
 
+#: Modules whose code is pinned by the Jinja and Python versions already in the fingerprint,
 #: so their functions and classes are identified by name alone.
 #: This package's own code (FromStringCacheMixin's methods) is pinned by its version, which
 #: the fingerprint holds too.

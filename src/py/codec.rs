@@ -66,17 +66,19 @@ pub fn decode<'py>(
     }
 }
 
-/// Like `decode`, for an entry without a trailer: the payload must be exactly one marshalled
-/// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, but a
-/// marshalled object is self-delimiting: it fills the payload exactly when the payload minus
-/// its last byte no longer holds it. Two C-level loads cost about a fifth of reading through
-/// a file object (`marshal.load(BytesIO)`, as Jinja does). Only stock Jinja's entries come here.
+/// What [`decode_exact`] found: the code, an entry for another checksum or magic, or a
+/// payload with bytes after the marshalled object.
 pub enum Exact<'py> {
     Code(Bound<'py, PyAny>),
     Mismatch,
     Trailing,
 }
 
+/// Like `decode`, for an entry without a trailer: the payload must be exactly one marshalled
+/// object. `marshal.loads` ignores trailing bytes and does not say where it stopped, but a
+/// marshalled object is self-delimiting: it fills the payload exactly when the payload minus
+/// its last byte no longer holds it. Two C-level loads cost about a fifth of reading through
+/// a file object (`marshal.load(BytesIO)`, as Jinja does). Only stock Jinja's entries come here.
 pub fn decode_exact<'py>(
     py: Python<'py>,
     entry: &[u8],

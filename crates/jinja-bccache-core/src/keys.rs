@@ -30,14 +30,14 @@ pub fn source_checksum(source: &[u8]) -> String {
     hex(&Sha1::digest(source))
 }
 
-/// A `FileSystemBytecodeCache` pattern such as `__jinja2_%s.cache`, split around its one `%s`.
-///
-/// Jinja applies it with Python's `%` operator, so `%%` stands for a literal `%`. Any other
-/// conversion would fail (or pad the key) at the first write; it is refused up front instead.
 /// Temp files are named `<entry name><TEMP_RANDOM_LEN random chars><TEMP_SUFFIX>`.
 pub const TEMP_SUFFIX: &str = ".tmp";
 pub const TEMP_RANDOM_LEN: usize = 6;
 
+/// A `FileSystemBytecodeCache` pattern such as `__jinja2_%s.cache`, split around its one `%s`.
+///
+/// Jinja applies it with Python's `%` operator, so `%%` stands for a literal `%`. Any other
+/// conversion would fail (or pad the key) at the first write; it is refused up front instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePattern {
     prefix: String,
