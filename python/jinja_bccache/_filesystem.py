@@ -25,10 +25,16 @@ _NATIVE_PATH_METHODS = frozenset(
 )
 
 
-#: The class-level value of Jinja's ``directory`` and ``pattern``, which instances set: a
-#: subclass that answers them per call instead (a property) replaces it, which one identity
-#: check per call sees.
-_PER_INSTANCE: t.Any = type("PerInstance", (), {"__repr__": lambda self: "<set per instance>"})()
+class _PerInstance:
+    """The class-level value of Jinja's ``directory`` and ``pattern``, which instances set: a
+    subclass that answers them per call instead (a property) replaces it, which one identity
+    check per call sees."""
+
+    def __repr__(self) -> str:
+        return "<set per instance>"
+
+
+_PER_INSTANCE: t.Any = _PerInstance()
 
 
 class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemBytecodeCache):
@@ -156,7 +162,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
             or cls.get_cache_key is not _GET_CACHE_KEY
             or cls.get_source_checksum is not _GET_SOURCE_CHECKSUM
             or cls._get_cache_filename is not _GET_CACHE_FILENAME
-            or cls.directory is not _PER_INSTANCE
+            or cls.directory is not _PER_INSTANCE  # _answered_per_call, inline
             or cls.pattern is not _PER_INSTANCE
             or Bucket.load_bytecode is not _BUCKET_LOAD_BYTECODE
         ):

@@ -141,11 +141,11 @@ def changes(environment: "Environment") -> t.Tuple[Changes, t.Optional[Changes]]
     if all(type(registry) is dict for registry in registries):
         found = native_changes(registries, _DEFAULTS)
         return found[:_SPLIT], found[_SPLIT:]
-    settings = [_changed(r, d) for r, d in zip(registries[:_SPLIT], _DEFAULTS)]
+    policies = [_changed(r, d) for r, d in zip(registries[:_SPLIT], _DEFAULTS)]
     try:
-        return settings, [_changed(r, d) for r, d in zip(registries[_SPLIT:], _DEFAULTS[_SPLIT:])]
+        return policies, [_changed(r, d) for r, d in zip(registries[_SPLIT:], _DEFAULTS[_SPLIT:])]
     except Exception:
-        return settings, None
+        return policies, None
 
 
 def _changed(registry: t.Any, defaults: t.Dict[str, t.Any]) -> t.List[t.Tuple[t.Any, t.Any]]:

@@ -168,16 +168,7 @@ class Signature:
         values = list(settings(env))
         undefined = values[_UNDEFINED]
         values[_UNDEFINED] = None
-        parts.extend(
-            [
-                v
-                if type(v) is str or v is None
-                else _BOOLS.get(v)
-                if type(v) is bool
-                else ident(v)
-                for v in values
-            ]
-        )
+        parts.extend([ident(v) for v in values])
         self._factory = True
         try:
             parts.append(ident(undefined))
@@ -281,11 +272,6 @@ class Signature:
         classmethod: _wrapper,
         property: _property,
     }
-
-
-#: exact() of the two bools (a dict keyed by bools: True and 1 are one key, but only bools
-#: are looked up in it).
-_BOOLS = {True: ("bool", True), False: ("bool", False)}
 
 
 def exact(value: t.Any) -> t.Any:
