@@ -8,7 +8,7 @@ import tempfile
 import time
 
 import pytest
-from memcached_procs import free_port
+from memcached_procs import free_port, wait_stopped
 
 #: What the README's test command is, for the message when redis-server is missing.
 _INSTALL_HINT = (
@@ -100,6 +100,7 @@ class RedisServer:
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
+        wait_stopped(self.proc.pid)  # delivered asynchronously, as memcached_procs says
 
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
