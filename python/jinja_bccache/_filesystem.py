@@ -25,16 +25,13 @@ _NATIVE_PATH_METHODS = frozenset(
 )
 
 
-class _PerInstance:
+class _PerInstance(str):
     """The class-level value of Jinja's ``directory`` and ``pattern``, which instances set: a
     subclass that answers them per call instead (a property) replaces it, which one identity
-    check per call sees."""
-
-    def __repr__(self) -> str:
-        return "<set per instance>"
+    check per call sees. A ``str``, as the attributes are typed; only its identity counts."""
 
 
-_PER_INSTANCE: t.Any = _PerInstance()
+_PER_INSTANCE = _PerInstance("<set per instance>")
 
 
 class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemBytecodeCache):
