@@ -7,9 +7,6 @@ use log::{LevelFilter, Log, Metadata, Record};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-/// Where the core crate's records come from (its crate name as the `log` crate spells it).
-const CORE_TARGET: &str = "jinja_bccache_core";
-
 /// The most detailed records passed on; Python's logger levels filter from there.
 const MAX_LEVEL: LevelFilter = LevelFilter::Debug;
 
@@ -38,21 +35,19 @@ impl LazyLogger {
 
 impl Log for LazyLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        let target = python_target(metadata.target());
         let metadata = Metadata::builder()
             .level(metadata.level())
-            .target(&target)
+            .target(python_target(metadata.target()))
             .build();
         self.with(|logger| logger.enabled(&metadata))
             .unwrap_or(false)
     }
 
     fn log(&self, record: &Record<'_>) {
-        let target = python_target(record.target());
         let renamed = Record::builder()
             .args(*record.args())
             .level(record.level())
-            .target(&target)
+            .target(python_target(record.target()))
             .module_path(record.module_path())
             .file(record.file())
             .line(record.line())
@@ -63,13 +58,27 @@ impl Log for LazyLogger {
     fn flush(&self) {}
 }
 
-/// The core crate logs as `jinja_bccache_core::fs`, ...: its records go to the package's
-/// logger tree (`jinja_bccache.fs`), the one users configure.
-fn python_target(target: &str) -> std::borrow::Cow<'_, str> {
-    match target.strip_prefix(CORE_TARGET) {
-        Some(rest) => format!("jinja_bccache{rest}").into(),
-        None => target.into(),
-    }
+/// The package's loggers, by what a record is about, whichever crate and file logs it: the
+/// names users configure do not follow the Rust file tree. A record's target is its module
+/// path (`jinja_bccache_core::memcached::breaker`, `jinja_bccache::py::sealing`) or a target
+/// set at the call.
+fn python_target(target: &str) -> &'static str {
+    const BY_SUBJECT: [(&[&str], &str); 3] = [
+        (
+            &["memcached", "memcached_store", "memcached_client"],
+            "jinja_bccache.memcached",
+        ),
+        (&["fs", "unlink", "filesystem"], "jinja_bccache.filesystem"),
+        (
+            &["seal", "sealing", "codec", "loading"],
+            "jinja_bccache.entries",
+        ),
+    ];
+    let segments = || target.split("::");
+    BY_SUBJECT
+        .iter()
+        .find(|(subjects, _)| segments().any(|segment| subjects.contains(&segment)))
+        .map_or("jinja_bccache", |(_, logger)| logger)
 }
 
 /// Route the `log` crate's records to Python's `logging`. A second call (the module imported
@@ -80,5 +89,29 @@ pub fn install() {
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(MAX_LEVEL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_target;
+
+    #[test]
+    fn loggers_are_named_by_subject() {
+        for (target, logger) in [
+            ("jinja_bccache_core::fs", "jinja_bccache.filesystem"),
+            ("jinja_bccache_core::fs::unix", "jinja_bccache.filesystem"),
+            ("jinja_bccache::py::filesystem", "jinja_bccache.filesystem"),
+            (
+                "jinja_bccache_core::memcached::breaker",
+                "jinja_bccache.memcached",
+            ),
+            ("jinja_bccache::memcached", "jinja_bccache.memcached"),
+            ("jinja_bccache_core::seal", "jinja_bccache.entries"),
+            ("jinja_bccache::py::codec", "jinja_bccache.entries"),
+            ("jinja_bccache::py::memo", "jinja_bccache"),
+        ] {
+            assert_eq!(python_target(target), logger, "{target}");
+        }
     }
 }

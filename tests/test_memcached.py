@@ -118,6 +118,24 @@ def test_errors_propagate_when_not_ignored(impl):
         cache.load_bytecode(filled(impl))
 
 
+class Interrupted:
+    """A client interrupted by the user (Ctrl-C) in the middle of a request."""
+
+    def get(self, *args):
+        raise KeyboardInterrupt
+
+    set = get
+
+
+def test_an_interrupt_is_never_swallowed(impl):
+    # Jinja swallows Exception only; so does the store that drives the client from Rust
+    cache = impl.MemcachedBytecodeCache(Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        cache.load_bytecode(filled(impl))
+    with pytest.raises(KeyboardInterrupt):
+        cache.dump_bytecode(filled(impl))
+
+
 def test_empty_bucket_is_refused_even_when_ignoring_errors(impl):
     cache = impl.MemcachedBytecodeCache(RecordingClient())
     with pytest.raises(TypeError, match="empty bucket"):

@@ -13,6 +13,7 @@ from unittest import mock
 import jinja2
 import jinja2.bccache
 import pytest
+from clients import DictClient
 from forge import recorded_code
 from jinja2 import DictLoader, Environment
 
@@ -233,6 +234,49 @@ def test_memcached_changes_are_seen_through_the_layer(memcached_factory):
     other.set(key, value[:-1] + bytes([value[-1] ^ 1]))
     assert render(cache) == "<h1>t</h1>012"  # damaged: refused, recompiled
     assert cache.stats()["rejected"] == 1
+    other.close()
+
+
+def entry_of_size(env, size):
+    """An entry under page.html's key whose code renders something else, padded to `size`
+    bytes: what another writer may store there."""
+    duck = DictClient()
+    writer = MemcachedBytecodeCache(duck)
+    for padding in range(4096):
+        source = "{{ 'forged%s' }}" % ("x" * padding)
+        bucket = writer.get_bucket(env, "page.html", None, TEMPLATES["page.html"])
+        bucket.code = recorded_code(env, source, "page.html")
+        writer.set_bucket(bucket)
+        (entry,) = duck.data.values()
+        if len(entry) == size:
+            return entry, "forged" + "x" * padding
+    raise AssertionError(f"no padding makes an entry of {size} bytes")
+
+
+def test_a_restarted_memcached_that_hands_out_the_same_cas_again(memcached_factory):
+    """memcached numbers CAS values from 1 again after a restart: another writer's entry of
+    the same size under the same key can carry the CAS of the item this process loaded."""
+    from pymemcache.client.base import Client
+
+    server = memcached_factory()
+    cache = MemcachedBytecodeCache(MemcachedClient([server.address]))
+    render(cache)
+    render(cache)
+    assert cache.stats()["memory_hits"] == 1
+    host, port = server.address.split(":")
+    other = Client((host, int(port)), default_noreply=False)
+    env = Environment(loader=DictLoader(TEMPLATES), bytecode_cache=cache)
+    key = "jinja2/bytecode/" + cache.get_bucket(env, "page.html", None, "").key
+    value, cas = other.gets(key)
+    forged, output = entry_of_size(env, len(value))
+    server.restart()
+    other.close()
+    for filler in range(int(cas) - 1):  # the new boot's counter up to the remembered CAS
+        other.set(f"filler{filler}", b"x")
+    other.set(key, forged)
+    assert other.gets(key) == (forged, cas)  # same key, size and CAS: another item
+    assert render(cache) == output  # what the server holds, as stock Jinja would load it
+    assert cache.stats()["memory_hits"] == 1
     other.close()
 
 

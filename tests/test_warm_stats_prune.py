@@ -137,6 +137,10 @@ def test_prune_api_least_recently_used(tmp_path):
     (tmp_path / "unrelated").write_text("keep")
     # a hit refreshes recency: t0 becomes the most recently used
     Environment(loader=env.loader, bytecode_cache=cache).get_template("t0")
+    # what prune judges: the pattern's entries, by size and access time (not "unrelated")
+    entries = sorted(cache.entries(), key=lambda entry: entry[1])
+    assert len(entries) == 5 and entries[0][1] < entries[1][1] < entries[-1][1]
+    assert sorted(size for size, _ in entries) == sorted(p.stat().st_size for p in paths.values())
     removed, freed = cache.prune(max_entries=3)
     assert removed == 2 and freed > 0
     assert {i for i, p in paths.items() if p.exists()} == {0, 3, 4}

@@ -149,20 +149,77 @@ class _BuiltAtFirstUse(t.Generic[_Built]):
         return instance.__dict__[self.name]
 
 
-class NativeStore:
-    """For the caches whose native store is built from some of their attributes
-    (``_STORE_SETTINGS``): assigning one rebuilds the store, validating the new value first so
-    that a bad assignment leaves the cache as it was; pickling and copying leave the native
-    parts out and rebuild them from the settings (stats restart at zero)."""
+class NativeStore(BytecodeCache):
+    """The caches whose native store (``FsStore``, ``McStore``) is built from some of their
+    attributes (``_STORE_SETTINGS``) and answers the whole hit path of :meth:`get_bucket` in
+    one call while nothing it would bypass is replaced.
+
+    Assigning a setting rebuilds the store, validating the new value first so that a bad
+    assignment leaves the cache as it was; pickling and copying leave the native parts out
+    and rebuild them from the settings (stats restart at zero)."""
 
     _STORE_SETTINGS: t.ClassVar[t.FrozenSet[str]] = frozenset()
-    #: The native store (FsStore, McStore) and its counters, set by _init_store.
+    #: Methods a subclass or a patch may replace; while none is, the native store does the job.
+    _NATIVE_PATH_METHODS: t.ClassVar[t.FrozenSet[str]] = frozenset(
+        {"get_cache_key", "get_source_checksum", "load_bytecode", "dump_bytecode"}
+    )
+    #: Whether a method of _NATIVE_PATH_METHODS is replaced on the instance (a mock, a patch).
+    _patched = False
+    #: The native store and its counters, set by _init_store.
     _store: "_BuiltAtFirstUse[t.Any]" = _BuiltAtFirstUse()
     _counters: "_BuiltAtFirstUse[native.Counters]" = _BuiltAtFirstUse()
 
     @staticmethod
     def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
         raise NotImplementedError
+
+    #: The backend's own load_bytecode, which the store's ``get`` stands for.
+    _native_load: t.ClassVar[t.Callable[..., None]]
+
+    def _bypassed(self) -> bool:
+        """Whether a method the store's ``get`` would bypass is replaced on the class (or on
+        Bucket): looked up at every call, so a patch made at any time is honoured. Identity
+        checks only, as each hit makes them."""
+        cls = type(self)
+        return (
+            cls.load_bytecode is not cls._native_load
+            or cls.get_cache_key is not GET_CACHE_KEY
+            or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
+            or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
+        )
+
+    #: The store's ``get`` for ``(name, filename, source, suffix, verdicts)``: ``(key,
+    #: checksum, code or None, settled)``, with whatever else the backend's store needs.
+    _get: t.Callable[..., t.Tuple[str, str, t.Any, bool]]
+
+    def get_bucket(
+        self,
+        environment: "Environment",
+        name: str,
+        filename: t.Optional[str],
+        source: str,
+    ) -> Bucket:
+        if self._patched or self._bypassed():
+            return super().get_bucket(environment, name, filename, source)
+        suffix: t.Optional[str]
+        entry: t.Optional[Entry]
+        if self.fingerprint is None and self.isolate_environments and environment is not None:
+            suffix, entry = isolation(environment, name)  # _isolation's common case, inline
+        else:
+            suffix, entry = self._isolation(environment, name)
+        if entry is None:
+            key, checksum, code, _ = self._get(name, filename, source, suffix, None)
+        else:
+            # (the store checks whether the code is settled: _variants.settled, natively)
+            key, checksum, code, known = self._get(name, filename, source, suffix, entry[3])
+        bucket = Bucket(environment, key, checksum)
+        bucket.code = code
+        if entry is not None:
+            if known:  # the common case, inline; the source is kept as _select explains
+                bucket._jinja_bccache_source = (name, filename, source)
+            else:
+                bucket = self._select(bucket, entry, (name, filename, source))
+        return bucket
 
     def _settings(self, **changed: t.Any) -> t.Dict[str, t.Any]:
         # getattr, not __dict__: a subclass may leave a setting at its class default. What
@@ -182,6 +239,18 @@ class NativeStore:
             store = self._build_store(self._settings(**{name: value}), self.__dict__["_counters"])
             super().__setattr__("_store", store)
         super().__setattr__(name, value)
+        if name in self._NATIVE_PATH_METHODS:
+            self._note_patches()
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        if name in self._NATIVE_PATH_METHODS:
+            self._note_patches()
+
+    def _note_patches(self) -> None:
+        # A method replaced on the instance must be called: leave the fast path while one is.
+        patched = not self._NATIVE_PATH_METHODS.isdisjoint(self.__dict__)
+        object.__setattr__(self, "_patched", patched)
 
     def __getstate__(self) -> t.Dict[str, t.Any]:
         state = self.__dict__.copy()
@@ -191,6 +260,17 @@ class NativeStore:
     def __setstate__(self, state: t.Dict[str, t.Any]) -> None:
         self.__dict__.update(state)
         self._init_store()
+
+
+GET_CACHE_KEY = BytecodeCache.get_cache_key
+GET_SOURCE_CHECKSUM = BytecodeCache.get_source_checksum
+BUCKET_LOAD_BYTECODE = Bucket.load_bytecode
+
+
+def accepts_plain(settings: t.Mapping[str, t.Any]) -> bool:
+    """Whether a store reads entries without a trailer: those are stock Jinja's, accepted only
+    while the cache shares Jinja's keys."""
+    return not settings["isolate_environments"]
 
 
 def check_secret(secret: t.Optional[bytes]) -> t.Optional[bytes]:

@@ -12,10 +12,8 @@ import typing as t
 
 from jinja2 import Environment
 
-from ._filesystem import FileSystemBytecodeCache
+from ._filesystem import DEFAULT_PATTERN, FileSystemBytecodeCache
 from ._warm import warm
-
-DEFAULT_PATTERN = "__jinja2_%s.cache"
 
 # Age buckets of the stats command, in seconds.
 _AGES = [
@@ -94,7 +92,7 @@ def _cmd_warm(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     cache = FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
-    entries = cache._store_now().entries()  # (size, access time): the files prune would judge
+    entries = cache.entries()
     now = time.time()
     total = sum(size for size, _ in entries)
     print(f"{args.directory}: {len(entries)} entries, {total / 1024:.1f} KiB")

@@ -5,24 +5,18 @@ import tempfile
 import typing as t
 from io import BytesIO
 
-from ._base import BytecodeCache, NativeStore
+from ._base import (
+    BUCKET_LOAD_BYTECODE,
+    GET_CACHE_KEY,
+    GET_SOURCE_CHECKSUM,
+    NativeStore,
+    accepts_plain,
+)
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
 from ._core import native, upstream
-from ._memo import Entry, isolation
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
-
-#: Methods a subclass or a patch may replace; while none is, the native store does the job.
-_NATIVE_PATH_METHODS = frozenset(
-    {
-        "get_cache_key",
-        "get_source_checksum",
-        "load_bytecode",
-        "dump_bytecode",
-        "_get_cache_filename",
-    }
-)
 
 
 class _PerInstance(str):
@@ -33,8 +27,11 @@ class _PerInstance(str):
 
 _PER_INSTANCE = _PerInstance("<set per instance>")
 
+#: Jinja's default entry file name pattern.
+DEFAULT_PATTERN = "__jinja2_%s.cache"
 
-class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemBytecodeCache):
+
+class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
     """A bytecode cache that stores bytecode on the filesystem, file for file like Jinja's.
 
     ``directory`` defaults to ``<tmp>/_jinja2-cache-<uid>`` (created with mode 0700 and refused
@@ -47,10 +44,9 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
     a partial entry. :meth:`clear` removes this pattern's entries only.
     """
 
-    #: Whether a method of _NATIVE_PATH_METHODS is replaced on the instance (a mock, a patch).
-    _patched = False
     #: What the native store is built from (see NativeStore).
     _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
+    _NATIVE_PATH_METHODS = NativeStore._NATIVE_PATH_METHODS | {"_get_cache_filename"}
     directory: str = _PER_INSTANCE
     pattern: str = _PER_INSTANCE
 
@@ -61,7 +57,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
     def __init__(
         self,
         directory: t.Optional[str] = None,
-        pattern: str = "__jinja2_%s.cache",
+        pattern: str = DEFAULT_PATTERN,
         *,
         isolate_environments: bool = True,
         fingerprint: t.Union[None, str, t.Callable[["Environment"], str]] = None,
@@ -75,21 +71,6 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         self.directory = directory
         self.pattern = pattern
         self._init_store()
-
-    def __setattr__(self, name: str, value: t.Any) -> None:
-        super().__setattr__(name, value)
-        if name in _NATIVE_PATH_METHODS:
-            self._note_patches()
-
-    def __delattr__(self, name: str) -> None:
-        super().__delattr__(name)
-        if name in _NATIVE_PATH_METHODS:
-            self._note_patches()
-
-    def _note_patches(self) -> None:
-        # A method replaced on the instance must be called: leave the fast path while one is.
-        patched = not _NATIVE_PATH_METHODS.isdisjoint(self.__dict__)
-        object.__setattr__(self, "_patched", patched)
 
     def _native_filenames(self) -> bool:
         """Whether entry files are named natively: ``_get_cache_filename`` is this class's and
@@ -145,44 +126,21 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
     def _get_cache_filename(self, bucket: upstream.Bucket) -> str:
         return os.path.join(self.directory, self.pattern % (bucket.key,))
 
-    def get_bucket(
-        self,
-        environment: "Environment",
-        name: str,
-        filename: t.Optional[str],
-        source: str,
-    ) -> Bucket:
+    def _bypassed(self) -> bool:
         cls = type(self)
-        if (
-            self._patched
-            or cls.load_bytecode is not _LOAD_BYTECODE
-            or cls.get_cache_key is not _GET_CACHE_KEY
-            or cls.get_source_checksum is not _GET_SOURCE_CHECKSUM
+        return (
+            # NativeStore._bypassed's checks, inline: this is every filesystem hit
+            cls.load_bytecode is not cls._native_load
+            or cls.get_cache_key is not GET_CACHE_KEY
+            or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
+            or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
             or cls._get_cache_filename is not _GET_CACHE_FILENAME
             or cls.directory is not _PER_INSTANCE  # _answered_per_call, inline
             or cls.pattern is not _PER_INSTANCE
-            or Bucket.load_bytecode is not _BUCKET_LOAD_BYTECODE
-        ):
-            return super().get_bucket(environment, name, filename, source)
-        suffix: t.Optional[str]
-        entry: t.Optional[Entry]
-        if self.fingerprint is None and self.isolate_environments and environment is not None:
-            suffix, entry = isolation(environment, name)  # _isolation's common case, inline
-        else:
-            suffix, entry = self._isolation(environment, name)
-        if entry is None:
-            key, checksum, code, _ = self._store.get(name, filename, source, suffix)
-        else:
-            # (the store checks whether the code is settled: _variants.settled, natively)
-            key, checksum, code, known = self._store.get(name, filename, source, suffix, entry[3])
-        bucket = Bucket(environment, key, checksum)
-        bucket.code = code
-        if entry is not None:
-            if known:  # the common case, inline; the source is kept as _select explains
-                bucket._jinja_bccache_source = (name, filename, source)
-            else:
-                bucket = self._select(bucket, entry, (name, filename, source))
-        return bucket
+        )
+
+    def _get(self, *template: t.Any) -> t.Tuple[str, str, t.Any, bool]:
+        return self._store.get(*template)  # type: ignore[no-any-return]
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).load_bytecode in PLAIN_LOADERS and self._native_filenames():
@@ -203,6 +161,11 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
 
     def clear(self) -> None:
         self._store_now().clear()
+
+    def entries(self) -> t.List[t.Tuple[int, float]]:
+        """This pattern's entries as ``(size in bytes, last access as a Unix time)``: what
+        :meth:`prune` judges them by."""
+        return self._store_now().entries()  # type: ignore[no-any-return]
 
     def prune(
         self,
@@ -230,10 +193,7 @@ class FileSystemBytecodeCache(NativeStore, BytecodeCache, upstream.FileSystemByt
         return self._counters.snapshot()
 
 
-_LOAD_BYTECODE = FileSystemBytecodeCache.load_bytecode
-_BUCKET_LOAD_BYTECODE = Bucket.load_bytecode
-_GET_CACHE_KEY = FileSystemBytecodeCache.get_cache_key
-_GET_SOURCE_CHECKSUM = FileSystemBytecodeCache.get_source_checksum
+FileSystemBytecodeCache._native_load = FileSystemBytecodeCache.load_bytecode
 _GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
 
 
@@ -259,8 +219,7 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
             "directory": path,
             "pattern": pattern,
             "secret": settings["secret"],
-            # Entries without a trailer are stock Jinja's: accepted only while sharing its keys.
-            "accept_plain": not settings["isolate_environments"],
+            "accept_plain": accepts_plain(settings),
         },
         counters,
     )

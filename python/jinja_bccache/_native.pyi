@@ -11,7 +11,6 @@ __all__ = [
     "McStore",
     "MemcachedClient",
     "MemcachedError",
-    "check_memcached_key",
     "cache_key",
     "changes",
     "configure",
@@ -52,11 +51,12 @@ class _FsSettings(t.TypedDict):
     accept_plain: bool
 
 class _McSettings(t.TypedDict):
-    scope: t.Optional[str]
+    client: t.Any
+    prefix: str
+    timeout: t.Optional[float]
     secret: t.Optional[bytes]
     accept_plain: bool
     raise_errors: bool
-    ttl: int
 
 @t.final
 class FsStore:
@@ -85,18 +85,26 @@ class FsStore:
 @t.final
 class McStore:
     def __new__(cls, settings: _McSettings, counters: Counters) -> McStore: ...
-    def load_native(
-        self, client: MemcachedClient, key: str, bucket_key: str, checksum: object
+    def get(
+        self,
+        client: t.Any,
+        prefix: str,
+        name: str,
+        filename: t.Optional[str],
+        source: str,
+        isolation: t.Optional[str],
+        verdicts: t.Optional[t.Dict[t.Any, t.Any]] = None,
+    ) -> t.Tuple[str, str, t.Any, bool]: ...
+    def load(
+        self, client: t.Any, key: str, bucket_key: str, checksum: object
     ) -> t.Tuple[bool, t.Any]: ...
-    def dump_native(self, client: MemcachedClient, key: str, bucket: t.Any) -> None: ...
-    def decode(
-        self, value: t.Optional[bytes], bucket_key: str, checksum: object, place: str
-    ) -> t.Any: ...
-    def encode(self, bucket_key: str, checksum: object, code: t.Any) -> bytes: ...
-    def seal(self, entry: bytes, bucket_key: str) -> bytes: ...
-    def unseal(self, value: bytes, bucket_key: str, place: str) -> t.Optional[bytes]: ...
-    def swallowed(self, operation: str, key: str, error: str) -> None: ...
-    def stored(self, weight: int) -> None: ...
+    def load_body(
+        self, client: t.Any, key: str, bucket_key: str
+    ) -> t.Tuple[bool, t.Optional[bytes]]: ...
+    def dump(self, client: t.Any, key: str, bucket: t.Any, timeout: object) -> None: ...
+    def dump_body(
+        self, client: t.Any, key: str, bucket_key: str, entry: bytes, timeout: object
+    ) -> None: ...
 
 @t.final
 class Counters:
@@ -134,7 +142,7 @@ class MemcachedClient:
     ) -> MemcachedClient: ...
     def get(self, key: str) -> t.Optional[bytes]:
         """The value stored under ``key``, or ``None``; :class:`MemcachedError` on failure."""
-    def set(self, key: str, value: bytes, timeout: t.Optional[int] = None) -> bool:
+    def set(self, key: str, value: bytes, timeout: t.Optional[float] = None) -> bool:
         """Store ``value`` for ``timeout`` seconds (``None`` or 0: no expiry; over 30 days is
         sent as an absolute time): whether it was stored (``False`` over ``max_value_size``);
         :class:`MemcachedError` on failure."""
@@ -147,5 +155,3 @@ class MemcachedClient:
     def down_servers(self) -> t.List[str]:
         """The servers currently skipped after a failure."""
     def __reduce__(self) -> t.Tuple[t.Any, t.Tuple[t.List[str]]]: ...
-
-def check_memcached_key(key: str) -> None: ...

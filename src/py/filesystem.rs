@@ -6,26 +6,16 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict};
 
-use super::args::{key_of, utf8};
 use super::codec::encode_parts;
-use super::counters::Counters;
-use super::loading::Request;
-use super::memo::settled;
+use super::counters::{Counters, CountersPy};
+use super::loading::{found, locate, Found, Request};
 use super::memory::{self, Check, Scope};
 use super::sealing::Trust;
 use crate::error::{raise, OrRaise};
-use jinja_bccache_core::keys::{self, FilePattern};
+use jinja_bccache_core::keys::FilePattern;
 use jinja_bccache_core::{fs, Error};
-
-/// What [`FsStore::get`] answers: key, checksum, code (or None), whether the code is settled.
-type Found<'py> = (
-    String,
-    Bound<'py, PyString>,
-    Option<Bound<'py, PyAny>>,
-    bool,
-);
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
 pub struct FsStore {
@@ -33,7 +23,7 @@ pub struct FsStore {
     pattern: FilePattern,
     trust: Trust,
     /// Shared with the stores that replace this one when the cache's settings change.
-    counters: Py<Counters>,
+    counters: Py<CountersPy>,
     /// This store's part of the in-process layer.
     scope: Scope,
 }
@@ -150,7 +140,7 @@ impl FsStore {
     /// `counters` outlive the store: a cache shares them with the stores that replace this
     /// one when its settings change.
     #[new]
-    fn new(settings: Settings, counters: Py<Counters>) -> PyResult<Self> {
+    fn new(settings: Settings, counters: Py<CountersPy>) -> PyResult<Self> {
         let Settings {
             directory,
             pattern,
@@ -183,7 +173,7 @@ impl FsStore {
     /// The whole hit path of `get_bucket` in one call: key (Jinja's, or Jinja's combined with
     /// the environment's `isolation` suffix), checksum, read, validate, unmarshal; and whether
     /// the code carries a folding record that `verdicts` (the Environment's, by record)
-    /// answered as recorded (see [`settled`]). Returns `(key, checksum, code or None, settled)`.
+    /// answered as recorded. Returns `(key, checksum, code or None, settled)` (see [`found`]).
     #[pyo3(signature = (name, filename, source, isolation, verdicts=None))]
     fn get<'py>(
         &self,
@@ -194,22 +184,9 @@ impl FsStore {
         isolation: Option<&str>,
         verdicts: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Found<'py>> {
-        let mut key = key_of(name, filename)?;
-        if let Some(suffix) = isolation {
-            // the same as cache_key(key, suffix) in the generic get_bucket
-            key = keys::cache_key(key.as_bytes(), Some(suffix.as_bytes()));
-        }
-        // One Python str for the checksum: the lookup's and the bucket's.
-        let checksum = PyString::new(
-            py,
-            &keys::source_checksum(utf8(source, "source")?.as_bytes()),
-        );
+        let (key, checksum) = locate(py, name, filename, source, isolation)?;
         let code = self.load_from(py, &self.path(&key), &key, checksum.as_any())?;
-        let settled = match (&code, verdicts) {
-            (Some(code), Some(verdicts)) => settled(code, verdicts),
-            _ => false,
-        };
-        Ok((key, checksum, code, settled))
+        Ok(found(key, checksum, code, verdicts))
     }
 
     /// The code stored under `key` if its checksum matches, else None.

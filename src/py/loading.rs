@@ -5,10 +5,56 @@
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
+use super::args::{key_of, utf8};
 use super::counters::Counters;
+use super::memo::settled;
 use super::memory::{self, Check, Scope};
-use super::sealing::{Outcome, Trust};
+use super::sealing::{open_and_classify, Outcome, Trust};
+use jinja_bccache_core::keys;
+
+/// What a store's `get` (the whole hit path of `get_bucket`) answers: key, checksum, code
+/// (or None), and whether the code is settled.
+pub type Found<'py> = (
+    String,
+    Bound<'py, PyString>,
+    Option<Bound<'py, PyAny>>,
+    bool,
+);
+
+/// A template's bucket key (Jinja's, or Jinja's combined with the Environment's `isolation`
+/// suffix) and its source checksum, as one Python str: the lookup's and the bucket's.
+pub fn locate<'py>(
+    py: Python<'py>,
+    name: &Bound<'py, PyAny>,
+    filename: &Bound<'py, PyAny>,
+    source: &Bound<'py, PyAny>,
+    isolation: Option<&str>,
+) -> PyResult<(String, Bound<'py, PyString>)> {
+    let mut key = key_of(name, filename)?;
+    if let Some(suffix) = isolation {
+        // the same as cache_key(key, suffix) in the generic get_bucket
+        key = keys::cache_key(key.as_bytes(), Some(suffix.as_bytes()));
+    }
+    let checksum = keys::source_checksum(utf8(source, "source")?.as_bytes());
+    Ok((key, PyString::new(py, &checksum)))
+}
+
+/// A store's answer to `get`: whether the code carries a folding record that `verdicts` (the
+/// Environment's, by record) answered as recorded (see [`settled`]).
+pub fn found<'py>(
+    key: String,
+    checksum: Bound<'py, PyString>,
+    code: Option<Bound<'py, PyAny>>,
+    verdicts: Option<&Bound<'py, PyDict>>,
+) -> Found<'py> {
+    let settled = match (&code, verdicts) {
+        (Some(code), Some(verdicts)) => settled(code, verdicts),
+        _ => false,
+    };
+    (key, checksum, code, settled)
+}
 
 /// What a backend needs to turn its bytes into code for one bucket.
 pub struct Request<'a, 'py> {
@@ -84,9 +130,7 @@ impl<'py> Request<'_, 'py> {
             return Ok(None);
         };
         Counters::bump(&counters.bytes_read, entry.len() as u64);
-        let outcome = self
-            .trust
-            .open_and_classify(py, entry, self.key, self.checksum, place)?;
+        let outcome = open_and_classify(self.trust, py, entry, self.key, self.checksum, place)?;
         match &outcome {
             Outcome::Hit(code) => {
                 Counters::bump(&counters.hits, 1);

@@ -1,12 +1,10 @@
 //! `jinja_bccache.MemcachedClient`: the thin binding over `crate::memcached`. Arguments are
 //! checked here, network I/O runs with the GIL released, and failures become `MemcachedError`.
 
-use std::time::Duration;
-
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBool, PyBytes, PyDict};
 
 use jinja_bccache_core::memcached::{self, protocol, Client, Config};
 
@@ -18,17 +16,6 @@ pyo3::create_exception!(
     PyOSError,
     "A memcached server failed, timed out or is marked down. The message names the server."
 );
-
-fn duration(seconds: f64, what: &str, allow_zero: bool) -> PyResult<Duration> {
-    let valid = seconds.is_finite() && (seconds > 0.0 || (allow_zero && seconds == 0.0));
-    if !valid || seconds > 86_400.0 {
-        return Err(PyValueError::new_err(format!(
-            "{what} must be a finite number of seconds{} up to a day, not {seconds}",
-            if allow_zero { " >= 0" } else { " > 0" }
-        )));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
 
 /// Key validation with the GIL held, before anything is counted or sent.
 fn checked(key: &str) -> PyResult<&str> {
@@ -51,12 +38,35 @@ pub(super) fn cache_key(key: &str, raise_errors: bool) -> PyResult<Option<&str>>
     }
 }
 
-fn ttl_seconds(timeout: Option<i64>) -> PyResult<u64> {
-    match timeout {
-        None => Ok(0),
-        Some(seconds) => u64::try_from(seconds).map_err(|_| {
-            PyValueError::new_err(format!("timeout must be >= 0 seconds, not {seconds}"))
-        }),
+/// What the native client sends for a `timeout` (seconds as int or float, or None: no expiry).
+pub(super) fn ttl(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+    let Some(timeout) = timeout.filter(|timeout| !timeout.is_none()) else {
+        return Ok(0);
+    };
+    let seconds = match timeout.is_instance_of::<PyBool>() {
+        true => None,
+        false => timeout.extract::<f64>().ok(),
+    };
+    let Some(seconds) = seconds else {
+        return Err(PyTypeError::new_err(format!(
+            "timeout must be a number of seconds or None, not {}",
+            timeout.get_type().name()?
+        )));
+    };
+    protocol::ttl_seconds(seconds).map_err(PyValueError::new_err)
+}
+
+/// A cache's `prefix` for the native client: a `str` that can start a memcached key.
+pub(super) fn check_prefix(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
+    let Ok(prefix) = prefix.extract::<String>() else {
+        return Err(PyTypeError::new_err(format!(
+            "prefix must be str, not {}",
+            prefix.get_type().name()?
+        )));
+    };
+    match protocol::prefix_error(&prefix) {
+        None => Ok(prefix),
+        Some(message) => Err(PyValueError::new_err(message)),
     }
 }
 
@@ -90,9 +100,11 @@ impl MemcachedClientPy {
         max_idle: usize,
     ) -> PyResult<Self> {
         let config = Config {
-            connect_timeout: duration(connect_timeout, "connect_timeout", false)?,
-            timeout: duration(timeout, "timeout", false)?,
-            retry_interval: duration(retry_interval, "retry_interval", true)?,
+            connect_timeout: memcached::duration(connect_timeout, "connect_timeout", false)
+                .or_raise()?,
+            timeout: memcached::duration(timeout, "timeout", false).or_raise()?,
+            retry_interval: memcached::duration(retry_interval, "retry_interval", true)
+                .or_raise()?,
             max_value_size,
             compress_threshold,
             max_idle,
@@ -113,9 +125,15 @@ impl MemcachedClientPy {
     #[pyo3(signature = (key, value, timeout = None))]
     /// Whether the value was stored (pymemcache's and redis-py's `set` answer the same):
     /// `False` when it is over `max_value_size`.
-    fn set(&self, py: Python<'_>, key: &str, value: &[u8], timeout: Option<i64>) -> PyResult<bool> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        value: &[u8],
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         let key = checked(key)?;
-        let ttl = ttl_seconds(timeout)?;
+        let ttl = ttl(timeout)?;
         let stored = py.detach(|| self.inner.set(key, value, ttl)).or_raise()?;
         Ok(stored == memcached::Stored::Yes)
     }
@@ -176,10 +194,4 @@ impl MemcachedClientPy {
                 .map_or_else(|| "None".to_owned(), |n| n.to_string()),
         )
     }
-}
-
-/// ValueError unless `key` can be sent to memcached as is.
-#[pyfunction]
-pub fn check_memcached_key(key: &str) -> PyResult<()> {
-    checked(key).map(|_| ())
 }

@@ -1,25 +1,27 @@
 //! `McStore`: the native side of one `MemcachedBytecodeCache` configuration (scope in the
 //! in-process layer, secret, stock-entry acceptance, error policy, TTL, counters), built by
-//! the cache whenever one of its settings changes, and used with the native client and with
-//! Python clients alike.
+//! the cache whenever one of its settings changes. It drives any client: the native one with
+//! the GIL released, a Python client (`get`/`set`: pymemcache, redis-py, Django's caches)
+//! by calling it with the GIL held. Either way it counts, swallows or raises, logs and seals.
 //!
 //! With the native client, a template the process already unmarshalled costs one small
-//! request: the item's CAS, without its value. The layer answers only while the server holds
-//! the very item the code came from; anything else (evicted, flushed, replaced, expired, the
-//! server down) is the server's own answer. Python clients have only `get` and `set`, which
-//! cannot tell that an item is unchanged, so they never use the layer.
+//! request: the item's version, without its value. The layer answers only while the server
+//! holds the very item the code came from; anything else (evicted, flushed, replaced,
+//! expired, restarted, the server down) is the server's own answer. Python clients have only
+//! `get` and `set`, which cannot tell that an item is unchanged, so they never use the layer.
 
+use pyo3::exceptions::PyException;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView};
 
-use super::counters::Counters;
-use super::loading::Request;
-use super::memcached_client::{cache_key, MemcachedClientPy};
-use super::memory::{Check, Scope};
-use super::sealing::Trust;
+use super::counters::{Counters, CountersPy};
+use super::loading::{found, locate, Found, Request};
+use super::memcached_client::{cache_key, check_prefix, ttl, MemcachedClientPy};
+use super::memory::{self, Check, Scope};
+use super::sealing::{encode_sealed, Trust};
 use crate::error::raise_failure;
-use jinja_bccache_core::memcached::{Failure, Stored};
+use jinja_bccache_core::memcached::{Failure, Held, Stored, Versioned};
 use jinja_bccache_core::ratelimit::RateLimit;
 
 #[pyclass(frozen, module = "jinja_bccache._native")]
@@ -30,11 +32,43 @@ pub struct McStore {
     raise_errors: bool,
     /// What the native client sends as the entry's TTL (0: none).
     ttl: u64,
-    counters: Py<Counters>,
+    counters: Py<CountersPy>,
     /// Swallowed failures of Python clients, logged at most once per interval per operation.
     get_log: RateLimit,
     set_log: RateLimit,
 }
+
+/// The client a cache was given.
+enum Client<'a, 'py> {
+    Native(&'a MemcachedClientPy),
+    Python(&'a Bound<'py, PyAny>),
+}
+
+fn client_of<'a, 'py>(client: &'a Bound<'py, PyAny>) -> Client<'a, 'py> {
+    match client.cast::<MemcachedClientPy>() {
+        Ok(native) => Client::Native(native.get()),
+        Err(_) => Client::Python(client),
+    }
+}
+
+/// An entry's bytes as a client answered them: borrowed from Python's `bytes` when it can be.
+enum Value<'py> {
+    Owned(Vec<u8>),
+    Python(Bound<'py, PyBytes>),
+}
+
+impl Value<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Value::Owned(bytes) => bytes,
+            Value::Python(bytes) => bytes.as_bytes(),
+        }
+    }
+}
+
+/// What a fetch came to: `None` after a failure that was swallowed (the caller leaves the
+/// bucket alone), else the value (None: the store had nothing) and what proves it unchanged.
+type Fetched<'py> = Option<Option<(Value<'py>, Option<Check>)>>;
 
 impl McStore {
     fn request<'a, 'py>(
@@ -51,192 +85,36 @@ impl McStore {
         }
     }
 
-    /// A failed request: counted, then raised or swallowed (`Ok(None)`: not answered).
-    fn failed<T>(&self, failure: Failure, miss: bool) -> PyResult<Option<T>> {
+    /// Whether requests ask for versions: only while the layer can keep what they prove.
+    fn versioned(&self) -> bool {
+        self.scope.is_some() && memory::enabled()
+    }
+
+    /// A failure: counted, then raised or swallowed (`Ok(None)`: not answered). A Python
+    /// client's own exception is what propagates, as with Jinja; anything but an `Exception`
+    /// (KeyboardInterrupt) always does.
+    fn failed<T>(&self, py: Python<'_>, failure: Failed, miss: bool) -> PyResult<Option<T>> {
+        if let Failed::Python(error, _, _) = &failure {
+            if !error.is_instance_of::<PyException>(py) {
+                return Err(failure.into_error());
+            }
+        }
         let counters = self.counters.get();
         Counters::bump(&counters.errors, 1);
         if miss {
             Counters::bump(&counters.misses, 1);
         }
         if self.raise_errors {
-            return Err(raise_failure(failure));
+            return Err(failure.into_error());
+        }
+        if let Failed::Python(error, operation, key) = &failure {
+            self.swallowed(operation, key, &error.value(py).repr()?.to_cow()?);
         }
         Ok(None)
     }
-}
 
-/// A `McStore`'s settings, read from the dict the cache builds from its attributes.
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct Settings {
-    scope: Option<String>,
-    secret: Option<Vec<u8>>,
-    accept_plain: bool,
-    raise_errors: bool,
-    ttl: u64,
-}
-
-#[pymethods]
-impl McStore {
-    /// `settings`: `scope`, a description of the store (the native client's servers and the
-    /// prefix), or None to keep this cache out of the in-process layer; `secret`;
-    /// `accept_plain` (whether entries without a trailer, stock Jinja's, are read);
-    /// `raise_errors`; `ttl`, what the native client sends (0: none). `counters` outlive the
-    /// store, as with `FsStore`.
-    #[new]
-    fn new(settings: Settings, counters: Py<Counters>) -> Self {
-        let Settings {
-            scope,
-            secret,
-            accept_plain,
-            raise_errors,
-            ttl,
-        } = settings;
-        let trust = Trust {
-            secret,
-            accept_plain,
-        };
-        let scope = scope.map(|description| trust.scope("memcached", &[description.as_bytes()]));
-        McStore {
-            scope,
-            trust,
-            raise_errors,
-            ttl,
-            counters,
-            get_log: RateLimit::default(),
-            set_log: RateLimit::default(),
-        }
-    }
-
-    /// `load_bytecode` with the native client: the layer while the server holds the same
-    /// item, else fetch with the GIL released, verify and unmarshal. Returns
-    /// `(answered, code)`; `answered` is False after a failure that was swallowed, so the
-    /// caller can leave the bucket alone.
-    fn load_native<'py>(
-        &self,
-        py: Python<'py>,
-        client: &Bound<'py, MemcachedClientPy>,
-        key: &str,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
-        let Some(key) = cache_key(key, self.raise_errors)? else {
-            return Ok((false, None));
-        };
-        let request = self.request(bucket_key, checksum);
-        let client = client.get();
-        if let Some((code, Check::Item(loaded))) = request.cached(py) {
-            match py.detach(|| client.inner.version(key)) {
-                Ok(Some(now)) if now == loaded => {
-                    request.served_from_memory(Check::Item(loaded), Check::Item(now));
-                    return Ok((true, Some(code)));
-                }
-                Ok(None) => {
-                    // gone (evicted, expired, flushed): that is the server's answer
-                    request.forget();
-                    return Ok((true, request.decode_entry(py, None, &key)?));
-                }
-                Ok(Some(_)) => request.forget(), // replaced: read what the server holds now
-                Err(failure) => return Ok((false, self.failed(failure, true)?)),
-            }
-        }
-        match py.detach(|| client.inner.get_versioned(key)) {
-            Ok(found) => {
-                // the layer keeps code only from items whose version it can ask for again
-                let entry = found
-                    .as_ref()
-                    .map(|(value, version)| (&value[..], version.map(Check::Item)));
-                Ok((true, request.decode_entry(py, entry, &key)?))
-            }
-            Err(failure) => Ok((false, self.failed(failure, true)?)),
-        }
-    }
-
-    /// `dump_bytecode` of `bucket` (its key, checksum and code) with the native client: frame
-    /// and seal with the GIL held, store with it released; remembered in memory, with the
-    /// item's version, once the server has it.
-    fn dump_native(
-        &self,
-        py: Python<'_>,
-        client: &Bound<'_, MemcachedClientPy>,
-        key: &str,
-        bucket: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let bucket_key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
-        let bucket_key = bucket_key.as_str();
-        let checksum = &bucket.getattr(intern!(py, "checksum"))?;
-        let code = &bucket.getattr(intern!(py, "code"))?;
-        let Some(key) = cache_key(key, self.raise_errors)? else {
-            return Ok(());
-        };
-        let entry = self.trust.encode_sealed(checksum, code, bucket_key)?;
-        let request = self.request(bucket_key, checksum);
-        let client = client.get();
-        match py.detach(|| client.inner.set_versioned(key, &entry, self.ttl)) {
-            // refused by the client (over max_value_size) or declined: nothing was stored
-            Ok((Stored::TooLarge | Stored::No, _)) => Ok(()),
-            Ok((Stored::Yes, version)) => {
-                Counters::bump(&request.counters.writes, 1);
-                Counters::bump(&request.counters.bytes_written, entry.len() as u64);
-                if let Some(version) = version {
-                    request.remember(code, entry.len(), Check::Item(version));
-                }
-                Ok(())
-            }
-            Err(failure) => self.failed::<()>(failure, false).map(|_| ()),
-        }
-    }
-
-    /// For Python clients: the client's value (None: it had nothing) verified, unmarshalled
-    /// and counted. `place` (the memcached key) names the entry in logs.
-    fn decode<'py>(
-        &self,
-        py: Python<'py>,
-        value: Option<&[u8]>,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-        place: &str,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.request(bucket_key, checksum).decode_entry(
-            py,
-            value.map(|value| (value, None)),
-            &place,
-        )
-    }
-
-    /// For Python clients: the sealed entry to send.
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-        code: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let entry = self.trust.encode_sealed(checksum, code, bucket_key)?;
-        Ok(PyBytes::new(py, &entry))
-    }
-
-    /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key`.
-    fn seal<'py>(&self, py: Python<'py>, entry: &[u8], bucket_key: &str) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.trust.seal(entry.to_vec(), bucket_key))
-    }
-
-    /// For buckets whose subclass reads its own entry: the verified body of `value` (without
-    /// its trailer), or None (refusal logged with `place`, the memcached key).
-    fn unseal<'py>(
-        &self,
-        py: Python<'py>,
-        value: &[u8],
-        bucket_key: &str,
-        place: &str,
-    ) -> Option<Bound<'py, PyBytes>> {
-        let opened = self.trust.open_logged(value, bucket_key, &place);
-        opened.map(|opened| PyBytes::new(py, opened.body()))
-    }
-
-    /// For Python clients: a failure of `operation` ("get" or "set") on `key` that the cache
-    /// swallows, logged on `jinja_bccache.memcached`, rate-limited, so a dead server does not
-    /// write one line per render.
+    /// A swallowed failure of a Python client, logged on `jinja_bccache.memcached`,
+    /// rate-limited, so a dead server does not write one line per render.
     fn swallowed(&self, operation: &str, key: &str, error: &str) {
         let limit = if operation == "set" {
             &self.set_log
@@ -251,10 +129,328 @@ impl McStore {
         }
     }
 
-    /// For Python clients: the client stored `weight` bytes.
-    fn stored(&self, weight: usize) {
+    /// The value under `key`, from either client; with the native client and `request`, the
+    /// layer answers first (`Err(code)`) while the server holds the item its code came from.
+    fn fetch<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Client<'_, 'py>,
+        key: &str,
+        request: Option<&Request<'_, 'py>>,
+    ) -> PyResult<Result<Fetched<'py>, Bound<'py, PyAny>>> {
+        let client = match client {
+            Client::Python(client) => return Ok(Ok(self.python_get(py, client, key)?)),
+            Client::Native(client) => client,
+        };
+        let Some(key) = cache_key(key, self.raise_errors)? else {
+            return Ok(Ok(None));
+        };
+        let versioned = self.versioned();
+        if let (Some(request), true) = (request, versioned) {
+            if let Some((code, Check::Item(loaded))) = request.cached(py) {
+                match py.detach(|| client.inner.version(key)) {
+                    Ok(Held::Version(now)) if now == loaded => {
+                        request.served_from_memory(Check::Item(loaded), Check::Item(now));
+                        return Ok(Err(code));
+                    }
+                    Ok(Held::Nothing) => {
+                        // gone (evicted, expired, flushed): that is the server's answer
+                        request.forget();
+                        return Ok(Ok(Some(None)));
+                    }
+                    // replaced, or nothing proves it unchanged: read what the server holds now
+                    Ok(Held::Version(_) | Held::Unproven) => request.forget(),
+                    Err(failure) => return Ok(Ok(self.failed(py, failure.into(), true)?)),
+                }
+            }
+        }
+        // without the layer, versions are not needed: a plain get, one request
+        let fetched = py.detach(|| match versioned {
+            true => client.inner.get_versioned(key),
+            false => Ok(client.inner.get(key)?.map(|value| (value, None))),
+        });
+        match fetched {
+            Ok(found) => Ok(Ok(Some(found.map(|(value, version): Versioned| {
+                (Value::Owned(value), version.map(Check::Item))
+            })))),
+            Err(failure) => Ok(Ok(self.failed(py, failure.into(), true)?)),
+        }
+    }
+
+    fn python_get<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        key: &str,
+    ) -> PyResult<Fetched<'py>> {
+        let value = match client.call_method1(intern!(py, "get"), (key,)) {
+            Ok(value) => value,
+            Err(error) => return self.failed(py, Failed::Python(error, "get", key.into()), true),
+        };
+        if value.is_none() {
+            return Ok(Some(None));
+        }
+        let value = match value.cast_into::<PyBytes>() {
+            Ok(bytes) => Value::Python(bytes),
+            Err(other) => {
+                let other = other.into_inner();
+                if other.is_instance_of::<PyByteArray>() || other.is_instance_of::<PyMemoryView>() {
+                    let bytes = py.get_type::<PyBytes>().call1((other,))?;
+                    Value::Python(bytes.cast_into::<PyBytes>()?)
+                } else {
+                    // A client that decodes values to str cannot hold bytecode: a miss.
+                    let kind = other.get_type().name()?;
+                    self.swallowed("get", key, &format!("the client returned {kind}"));
+                    return Ok(Some(None));
+                }
+            }
+        };
+        Ok(Some(Some((value, None))))
+    }
+
+    /// Store `entry` (sealed) under `key`; `remember` puts the code in the layer once the
+    /// server holds it. `timeout` is the cache's, handed to Python clients as Jinja does.
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        key: &str,
+        entry: &[u8],
+        timeout: &Bound<'py, PyAny>,
+        remember: impl FnOnce(Check),
+    ) -> PyResult<()> {
         let counters = self.counters.get();
-        Counters::bump(&counters.writes, 1);
-        Counters::bump(&counters.bytes_written, weight as u64);
+        let stored = |counters: &Counters| {
+            Counters::bump(&counters.writes, 1);
+            Counters::bump(&counters.bytes_written, entry.len() as u64);
+        };
+        let client = match client_of(client) {
+            Client::Native(client) => client,
+            Client::Python(client) => {
+                let value = PyBytes::new(py, entry);
+                let answer = if timeout.is_none() {
+                    client.call_method1(intern!(py, "set"), (key, value))
+                } else {
+                    client.call_method1(intern!(py, "set"), (key, value, timeout))
+                };
+                match answer {
+                    // Clients that say (pymemcache, redis-py, the native one) answer False
+                    // for a value they did not store; Django's caches answer None.
+                    Ok(answer) if answer.is(&*PyBool::new(py, false)) => {}
+                    Ok(_) => stored(counters),
+                    Err(error) => {
+                        self.failed::<()>(py, Failed::Python(error, "set", key.into()), false)?;
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let Some(key) = cache_key(key, self.raise_errors)? else {
+            return Ok(());
+        };
+        let versioned = self.versioned();
+        let result = py.detach(|| match versioned {
+            true => client.inner.set_versioned(key, entry, self.ttl),
+            false => Ok((client.inner.set(key, entry, self.ttl)?, None)),
+        });
+        match result {
+            // refused by the client (over max_value_size) or declined: nothing was stored
+            Ok((Stored::TooLarge | Stored::No, _)) => Ok(()),
+            Ok((Stored::Yes, version)) => {
+                stored(counters);
+                if let Some(version) = version {
+                    remember(Check::Item(version));
+                }
+                Ok(())
+            }
+            Err(failure) => self.failed::<()>(py, failure.into(), false).map(|_| ()),
+        }
+    }
+}
+
+/// A failed request: of the native client, or a Python client's exception (with the
+/// operation and key, for the log).
+enum Failed {
+    Native(Failure),
+    Python(PyErr, &'static str, String),
+}
+
+impl From<Failure> for Failed {
+    fn from(failure: Failure) -> Self {
+        Failed::Native(failure)
+    }
+}
+
+impl Failed {
+    fn into_error(self) -> PyErr {
+        match self {
+            Failed::Native(failure) => raise_failure(failure),
+            Failed::Python(error, _, _) => error,
+        }
+    }
+}
+
+/// A `McStore`'s settings, read from the dict the cache builds from its attributes.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct Settings<'py> {
+    client: Bound<'py, PyAny>,
+    prefix: Bound<'py, PyAny>,
+    timeout: Bound<'py, PyAny>,
+    secret: Option<Vec<u8>>,
+    accept_plain: bool,
+    raise_errors: bool,
+}
+
+#[pymethods]
+impl McStore {
+    /// `settings`: the cache's `client`, `prefix` and `timeout`, `secret`, `accept_plain`
+    /// (whether entries without a trailer, stock Jinja's, are read) and `raise_errors`.
+    /// With the native client, the prefix and timeout are checked here, so that a value that
+    /// could never work is reported when it is set and never out of `get_template`; Python
+    /// clients get them as Jinja gives them. `counters` outlive the store, as with `FsStore`.
+    #[new]
+    fn new(settings: Settings<'_>, counters: Py<CountersPy>) -> PyResult<Self> {
+        let Settings {
+            client,
+            prefix,
+            timeout,
+            secret,
+            accept_plain,
+            raise_errors,
+        } = settings;
+        let trust = Trust {
+            secret,
+            accept_plain,
+        };
+        let (scope, ttl) = match client.cast::<MemcachedClientPy>() {
+            Ok(native) => {
+                let prefix = check_prefix(&prefix)?;
+                // Clients over the same servers are one store, whatever their order.
+                let mut servers = native.get().inner.servers().to_vec();
+                servers.sort();
+                let mut description = servers.join("\0").into_bytes();
+                description.extend(b"\0\0");
+                description.extend(prefix.as_bytes());
+                let scope = trust.scope("memcached", &[&description]);
+                (Some(scope), ttl(Some(&timeout))?)
+            }
+            Err(_) => (None, 0),
+        };
+        Ok(McStore {
+            scope,
+            trust,
+            raise_errors,
+            ttl,
+            counters,
+            get_log: RateLimit::default(),
+            set_log: RateLimit::default(),
+        })
+    }
+
+    /// The whole hit path of `get_bucket` in one call, as `FsStore.get`, through `client`
+    /// with the memcached key `prefix` + the bucket's key.
+    #[pyo3(signature = (client, prefix, name, filename, source, isolation, verdicts=None))]
+    #[allow(clippy::too_many_arguments)] // get_bucket's own arguments, and where to look
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        prefix: &str,
+        name: &Bound<'py, PyAny>,
+        filename: &Bound<'py, PyAny>,
+        source: &Bound<'py, PyAny>,
+        isolation: Option<&str>,
+        verdicts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Found<'py>> {
+        let (bucket_key, checksum) = locate(py, name, filename, source, isolation)?;
+        let key = format!("{prefix}{bucket_key}");
+        let (_, code) = self.load(py, client, &key, &bucket_key, checksum.as_any())?;
+        Ok(found(bucket_key, checksum, code, verdicts))
+    }
+
+    /// `load_bytecode`: the code stored under `key` (the memcached key) for the bucket's
+    /// `bucket_key` and `checksum`. Returns `(answered, code)`; `answered` is False after a
+    /// failure that was swallowed, so the caller can leave the bucket alone.
+    fn load<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        key: &str,
+        bucket_key: &str,
+        checksum: &Bound<'py, PyAny>,
+    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
+        let request = self.request(bucket_key, checksum);
+        let fetched = match self.fetch(py, &client_of(client), key, Some(&request))? {
+            Err(code) => return Ok((true, Some(code))),
+            Ok(fetched) => fetched,
+        };
+        let Some(found) = fetched else {
+            return Ok((false, None));
+        };
+        let entry = found.as_ref().map(|(value, check)| (value.bytes(), *check));
+        Ok((true, request.decode_entry(py, entry, &key)?))
+    }
+
+    /// For buckets whose subclass reads its own entry: `(answered, body)`, the verified body
+    /// of the entry under `key` without its trailer, or None (nothing there, or refused).
+    /// Hits and misses are counted by the caller, which knows what the bucket made of it.
+    fn load_body<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        key: &str,
+        bucket_key: &str,
+    ) -> PyResult<(bool, Option<Bound<'py, PyBytes>>)> {
+        let Ok(Some(found)) = self.fetch(py, &client_of(client), key, None)? else {
+            return Ok((false, None));
+        };
+        let Some((value, _)) = found else {
+            return Ok((true, None));
+        };
+        let counters = self.counters.get();
+        let value = value.bytes();
+        Counters::bump(&counters.bytes_read, value.len() as u64);
+        let opened = self.trust.open_logged(value, bucket_key, &key);
+        if opened.is_none() {
+            Counters::bump(&counters.rejected, 1);
+        }
+        Ok((true, opened.map(|opened| PyBytes::new(py, opened.body()))))
+    }
+
+    /// `dump_bytecode` of `bucket` (its key, checksum and code) under `key`: framed and
+    /// sealed, stored, and remembered in memory with the item's version once the server
+    /// has it.
+    fn dump(
+        &self,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
+        key: &str,
+        bucket: &Bound<'_, PyAny>,
+        timeout: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let bucket_key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let checksum = &bucket.getattr(intern!(py, "checksum"))?;
+        let code = &bucket.getattr(intern!(py, "code"))?;
+        let entry = encode_sealed(&self.trust, checksum, code, &bucket_key)?;
+        let request = self.request(&bucket_key, checksum);
+        self.put(py, client, key, &entry, timeout, |check| {
+            request.remember(code, entry.len(), check)
+        })
+    }
+
+    /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key` and
+    /// stored under `key`.
+    fn dump_body(
+        &self,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
+        key: &str,
+        bucket_key: &str,
+        entry: &[u8],
+        timeout: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let sealed = self.trust.seal(entry.to_vec(), bucket_key);
+        self.put(py, client, key, &sealed, timeout, |_| {})
     }
 }

@@ -33,8 +33,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "MemcachedError",
         m.py().get_type::<memcached_client::MemcachedError>(),
     )?;
-    m.add_function(wrap_pyfunction!(memcached_client::check_memcached_key, m)?)?;
-    m.add_class::<counters::Counters>()?;
+    m.add_class::<counters::CountersPy>()?;
     m.add_function(wrap_pyfunction!(memory::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory::forget_all, m)?)?;

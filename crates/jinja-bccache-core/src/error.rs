@@ -39,3 +39,60 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// The errno of an I/O error. tempfile wraps OS errors to add the temp file's path and the
+/// errno is lost on the way; the kind survives, so the common kinds are mapped back. (On
+/// Windows an OS error's own code is a Windows code, not an errno: the binding passes it on
+/// as such.)
+pub fn errno(err: &io::Error) -> Option<i32> {
+    use io::ErrorKind::*;
+    #[cfg(unix)]
+    let raw = err.raw_os_error();
+    #[cfg(not(unix))]
+    let raw = None;
+    raw.or(match err.kind() {
+        NotFound => Some(libc::ENOENT),
+        PermissionDenied => Some(libc::EACCES),
+        AlreadyExists => Some(libc::EEXIST),
+        NotADirectory => Some(libc::ENOTDIR),
+        IsADirectory => Some(libc::EISDIR),
+        ReadOnlyFilesystem => Some(libc::EROFS),
+        StorageFull => Some(libc::ENOSPC),
+        // Windows' C runtime has no EDQUOT; there the quota error keeps its raw OS code.
+        #[cfg(unix)]
+        QuotaExceeded => Some(libc::EDQUOT),
+        FileTooLarge => Some(libc::EFBIG),
+        InvalidFilename => Some(libc::ENAMETOOLONG),
+        _ => None,
+    })
+}
+
+/// The message of an OS error without Rust's " (os error N)" suffix, as Python prints it.
+pub fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_survive_a_wrapper_that_keeps_only_the_kind() {
+        let raw = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(errno(&raw), Some(libc::ENOENT));
+        let wrapped = io::Error::new(raw.kind(), "while creating a temp file");
+        assert_eq!(errno(&wrapped), Some(libc::ENOENT));
+        assert_eq!(errno(&io::Error::other("no errno")), None);
+    }
+
+    #[test]
+    fn messages_read_as_python_prints_them() {
+        let message = strerror(&io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(!message.contains("os error"), "{message}");
+        assert_eq!(strerror(&io::Error::other("plain")), "plain");
+    }
+}

@@ -14,6 +14,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
+use crate::layer::Scope;
+
 pub const INTEGRITY_TAG: &[u8; 8] = b"JBCXXH3\x01";
 pub const SIGNED_TAG: &[u8; 8] = b"JBCHMAC\x01";
 const DIGEST_LEN: usize = 8;
@@ -143,6 +145,51 @@ pub fn open<'a>(
         Ok(Opened::Plain(entry))
     } else {
         Err(Rejected::Damaged)
+    }
+}
+
+/// What a store trusts and how it seals: its secret (entries must carry a valid signature
+/// under it) and whether entries without a trailer (stock Jinja's, acceptable only while the
+/// store shares Jinja's keys) are read. Built once per store from the cache's settings.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    pub secret: Option<Vec<u8>>,
+    pub accept_plain: bool,
+}
+
+impl Trust {
+    /// The scope of a store of `kind` described by `description` in the in-process layer,
+    /// with what this store trusts, which decides its answers as much as its location does.
+    pub fn scope(&self, kind: &str, description: &[&[u8]]) -> Scope {
+        Scope::of(kind, description, self.secret.as_deref(), self.accept_plain)
+    }
+
+    /// The trailer that seals an entry made of `parts` for `key`.
+    pub fn trailer(&self, parts: &[&[u8]], key: &str) -> Vec<u8> {
+        trailer(parts, key, self.secret.as_deref())
+    }
+
+    /// `entry` with the trailer that seals it for `key` appended.
+    pub fn seal(&self, entry: Vec<u8>, key: &str) -> Vec<u8> {
+        seal(entry, key, self.secret.as_deref())
+    }
+
+    /// [`open`], logging a refusal with `place` (a path or memcached key) so an operator can
+    /// find the entry; the recompiled entry then replaces it.
+    pub fn open_logged<'a>(
+        &self,
+        entry: &'a [u8],
+        key: &str,
+        place: &dyn std::fmt::Display,
+    ) -> Option<Opened<'a>> {
+        open(entry, key, self.secret.as_deref(), self.accept_plain)
+            .map_err(|rejected| {
+                log::warn!(
+                    "refusing cache entry {place}: {}; recompiling",
+                    rejected.reason()
+                )
+            })
+            .ok()
     }
 }
 

@@ -7,6 +7,7 @@
 //! (routing, the breaker, the deadline, failover, counting), which read best in one place;
 //! the parts that stand alone are the submodules.
 
+mod boot;
 pub mod breaker;
 mod pool;
 pub mod protocol;
@@ -17,7 +18,7 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use memcache::exp::{self, MetaClient};
+use memcache::exp::{self, Get, GetResult, ItemMeta, MetaClient, Op, OpResult};
 
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
@@ -53,6 +54,19 @@ impl Default for Config {
             max_idle: 8,
         }
     }
+}
+
+/// A duration setting given in seconds: finite, positive (or zero with `allow_zero`), and at
+/// most a day, which no network wait needs to exceed.
+pub fn duration(seconds: f64, what: &str, allow_zero: bool) -> Result<Duration, Error> {
+    let valid = seconds.is_finite() && (seconds > 0.0 || (allow_zero && seconds == 0.0));
+    if !valid || seconds > 86_400.0 {
+        return Err(Error::Value(format!(
+            "{what} must be a finite number of seconds{} up to a day, not {seconds}",
+            if allow_zero { " >= 0" } else { " > 0" }
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// memcached's default item limit (`-I 1m`) covers key, value and ~60 bytes of header: 1 KiB
@@ -94,25 +108,43 @@ pub enum Stored {
     No,
 }
 
-/// One version of one item: the server that holds it, its CAS unique (which the server
-/// changes on every store) and its stored size. A value loaded with a version is still the
-/// server's answer while `version` returns the same one.
+/// One version of one item: the server that holds it, the server's boot (`boot`), the
+/// item's CAS unique (which the server changes on every store, and numbers afresh after a
+/// restart) and its stored size. A value loaded with a version is still the server's answer
+/// while `version` returns the same one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Version {
     server: usize,
+    boot: boot::Token,
     cas: u64,
     size: u64,
 }
 
 impl Version {
-    /// None when the server reports no CAS: nothing can then prove an item unchanged.
-    fn of(server: usize, item: &exp::ItemMeta, stored_len: u64) -> Option<Version> {
+    /// None when the server reports no CAS or the boot is unknown: nothing can then prove
+    /// an item unchanged.
+    fn of(
+        server: usize,
+        boot: Option<boot::Token>,
+        cas: Option<u64>,
+        size: u64,
+    ) -> Option<Version> {
         Some(Version {
             server,
-            cas: item.cas?,
-            size: item.size.unwrap_or(stored_len),
+            boot: boot?,
+            cas: cas?,
+            size,
         })
     }
+}
+
+/// What a server holds under a key, as far as its version tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Nothing,
+    /// An item, but nothing proves which (no CAS or size reported, or the boot unknown).
+    Unproven,
+    Version(Version),
 }
 
 /// A value and the version of the item that held it (`None` when the server reports none).
@@ -120,10 +152,27 @@ pub type Versioned = (Vec<u8>, Option<Version>);
 
 /// What a versioned get asks for besides the value.
 fn version_meta() -> exp::Meta {
-    let mut meta = exp::Meta::NONE;
-    meta.cas = true;
-    meta.size = true;
-    meta
+    exp::Meta::NONE.cas().size()
+}
+
+/// A get's value, client flags and metadata; None for a miss.
+type Found = Option<(Vec<u8>, u32, ItemMeta)>;
+
+fn found(result: GetResult) -> Found {
+    match (result.hit(), result.value) {
+        (true, Some(value)) => Some((value, result.client_flags.unwrap_or(0), result.item)),
+        _ => None,
+    }
+}
+
+/// `first`, pipelined on one connection with a read of the server's boot marker: its result
+/// and the token of the boot that answered (None: no marker).
+fn with_boot(client: &MetaClient, first: Op) -> exp::Result<(OpResult, Option<boot::Token>)> {
+    let mut results = client.run_batch([first, boot::read()])?.into_iter();
+    match (results.next(), results.next()) {
+        (Some(first), Some(marker)) => Ok((first?, boot::token(&marker?))),
+        _ => Err(exp::Error::Protocol("a pipelined reply is missing".into())),
+    }
 }
 
 pub struct Client {
@@ -214,69 +263,95 @@ impl Client {
 
     /// The value stored under `key` (already validated), or None.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Failure> {
-        Ok(self.get_versioned(key)?.map(|(value, _)| value))
+        bump(&self.stats.gets);
+        let (_, result) = self.run(key, |client| client.get(key).send())?;
+        Ok(self.inflate(key, found(result)).map(|(value, _)| value))
     }
 
     /// The value stored under `key` (already validated) and the version of the item that
     /// held it, or None.
     pub fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, Failure> {
         bump(&self.stats.gets);
-        let (server, found) = self.run(key, |client| {
-            let result = client.get(key).meta(version_meta()).send()?;
-            Ok(match (result.hit(), result.value) {
-                (true, Some(value)) => Some((value, result.client_flags.unwrap_or(0), result.item)),
-                _ => None,
-            })
-        })?;
+        let get = Get::new(key).meta(version_meta());
+        let (server, (result, token)) = self.run(key, |client| with_boot(client, get.into()))?;
+        let token = self.boot(server, token);
+        let found = match result {
+            OpResult::Get(result) => found(result),
+            _ => None,
+        };
+        Ok(self.inflate(key, found).map(|(value, (item, stored))| {
+            let size = item.size.unwrap_or(stored);
+            (value, Version::of(server, token, item.cas, size))
+        }))
+    }
+
+    /// A get's value, uncompressed, with its metadata and stored size; counted.
+    fn inflate(&self, key: &str, found: Found) -> Option<(Vec<u8>, (ItemMeta, u64))> {
         let Some((value, flags, item)) = found else {
             bump(&self.stats.misses);
-            return Ok(None);
+            return None;
         };
-        let version = Version::of(server, &item, value.len() as u64);
+        let stored = value.len() as u64;
         if flags & protocol::FLAG_ZLIB == 0 {
             bump(&self.stats.hits);
-            return Ok(Some((value, version)));
+            return Some((value, (item, stored)));
         }
         // Another client may have stored a larger value than ours would: allow some headroom.
         match protocol::decompress(&value, self.config.max_value_size.saturating_mul(64)) {
             Some(value) => {
                 bump(&self.stats.hits);
-                Ok(Some((value, version)))
+                Some((value, (item, stored)))
             }
             None => {
                 bump(&self.stats.corrupt);
                 log::warn!(
                     "memcached value {key:?} is flagged compressed but does not inflate; a miss"
                 );
-                Ok(None)
+                None
             }
         }
     }
 
-    /// The version of the item stored under `key` (already validated), without its value, or
-    /// None (no item, or no version reported): what proves that a value loaded earlier is
-    /// still the one the server holds.
-    pub fn version(&self, key: &str) -> Result<Option<Version>, Failure> {
+    /// The boot token a pipelined request read from `server`; when there was none, a marker
+    /// is added for the requests that follow (this one's version stays unknown: the marker
+    /// may belong to a later boot than the answer).
+    fn boot(&self, server: usize, token: Option<boot::Token>) -> Option<boot::Token> {
+        if token.is_none() {
+            // Not counted among the requests: the cache asked for none of it. A failure
+            // leaves the versions unknown, and trips the breaker like any other.
+            let _ = self.attempt(server, |client| client.run(boot::add()));
+        }
+        token
+    }
+
+    /// What the server holds under `key` (already validated), without the value: what proves
+    /// that a value loaded earlier is still the one the server holds.
+    pub fn version(&self, key: &str) -> Result<Held, Failure> {
         bump(&self.stats.gets);
-        let (server, found) = self.run(key, |client| {
-            let result = client
-                .get(key)
-                .meta(version_meta())
-                .without_value()
-                .send()?;
-            Ok(result.hit().then_some(result.item))
-        })?;
-        bump(if found.is_some() {
+        let get = Get::new(key).meta(version_meta()).without_value();
+        let (server, (result, token)) = self.run(key, |client| with_boot(client, get.into()))?;
+        let token = self.boot(server, token);
+        let item = match result {
+            OpResult::Get(result) if result.hit() => Some(result.item),
+            _ => None,
+        };
+        bump(if item.is_some() {
             &self.stats.hits
         } else {
             &self.stats.misses
         });
-        Ok(found.and_then(|item| Version::of(server, &item, item.size?)))
+        Ok(match item {
+            None => Held::Nothing,
+            Some(item) => item
+                .size
+                .and_then(|size| Version::of(server, token, item.cas, size))
+                .map_or(Held::Unproven, Held::Version),
+        })
     }
 
     /// Store `value` under `key` (already validated) for `ttl` seconds (0: no expiry).
     pub fn set(&self, key: &str, value: &[u8], ttl: u64) -> Result<Stored, Failure> {
-        Ok(self.set_versioned(key, value, ttl)?.0)
+        Ok(self.store(key, value, ttl, false)?.0)
     }
 
     /// `set`, and the version of the item stored (when the server reports its CAS).
@@ -285,6 +360,16 @@ impl Client {
         key: &str,
         value: &[u8],
         ttl: u64,
+    ) -> Result<(Stored, Option<Version>), Failure> {
+        self.store(key, value, ttl, true)
+    }
+
+    fn store(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: u64,
+        versioned: bool,
     ) -> Result<(Stored, Option<Version>), Failure> {
         bump(&self.stats.sets);
         let mut flags = 0;
@@ -314,13 +399,20 @@ impl Client {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let wire_ttl = protocol::wire_ttl(ttl, unix_now);
-        let (server, result) = self.run(key, |client| {
-            client
-                .set(key, value)
-                .ttl_raw(wire_ttl)
-                .client_flags(flags)
-                .return_cas()
-                .send()
+        let set = exp::Set::new(key, value)
+            .ttl_raw(wire_ttl)
+            .client_flags(flags)
+            .return_cas();
+        let (server, (result, token)) = self.run(key, |client| {
+            if !versioned {
+                return Ok((client.run(set)?, None));
+            }
+            match with_boot(client, set.into())? {
+                (OpResult::Mutation(result), token) => Ok((result, token)),
+                _ => Err(exp::Error::Protocol(
+                    "a set answered as another request".into(),
+                )),
+            }
         })?;
         if !result.applied() {
             return Ok((Stored::No, None));
@@ -329,11 +421,12 @@ impl Client {
         if flags != 0 {
             bump(&self.stats.compressed);
         }
-        let version = result.cas.map(|cas| Version {
-            server,
-            cas,
-            size: value.len() as u64,
-        });
+        let token = if versioned {
+            self.boot(server, token)
+        } else {
+            None
+        };
+        let version = Version::of(server, token, result.cas, value.len() as u64);
         Ok((Stored::Yes, version))
     }
 
@@ -366,6 +459,15 @@ impl Client {
             bump(&self.stats.failovers);
         }
         bump(&self.stats.attempts);
+        Ok((index, self.attempt(index, request)?))
+    }
+
+    /// Run one request on server `index`; its failure counts against the server.
+    fn attempt<T>(
+        &self,
+        index: usize,
+        request: impl FnOnce(&MetaClient) -> exp::Result<T>,
+    ) -> Result<T, Failure> {
         let result = self
             .pools
             .client(index, || {
@@ -376,7 +478,7 @@ impl Client {
         match result {
             Ok(value) => {
                 self.server_answered(index);
-                Ok((index, value))
+                Ok(value)
             }
             Err(error) => Err(self.failed(index, &error)),
         }

@@ -36,6 +36,34 @@ pub fn key_error(key: &str) -> Option<String> {
     None
 }
 
+/// Length of the keys a cache puts after its prefix (a hex SHA-1).
+pub const CACHE_KEY_LENGTH: usize = 40;
+
+/// Why `prefix` cannot start a cache's keys (the prefix and a cache key of
+/// `CACHE_KEY_LENGTH`), or None: refused when the cache is configured, not at every render.
+pub fn prefix_error(prefix: &str) -> Option<String> {
+    let error = key_error(&format!("{prefix}{:0>CACHE_KEY_LENGTH$}", ""))?;
+    Some(format!(
+        "prefix {prefix:?} cannot start a memcached key: {error}"
+    ))
+}
+
+/// Longest timeout accepted, in seconds (memcached's expiry is 32-bit; those over 30 days
+/// are sent as absolute times).
+pub const MAX_TTL: u64 = (1 << 31) - 1;
+
+/// The timeout a cache or a caller gives (`seconds`, an int or a float) as whole seconds,
+/// rounded up: 0.5 must not become 0, which means "never expires".
+pub fn ttl_seconds(seconds: f64) -> Result<u64, String> {
+    if !(0.0..=MAX_TTL as f64).contains(&seconds) {
+        // (also refuses NaN)
+        return Err(format!(
+            "timeout must be between 0 and {MAX_TTL} seconds, not {seconds}"
+        ));
+    }
+    Ok(seconds.ceil() as u64)
+}
+
 /// The expiry to send for a timeout of `seconds` (0: never expires) at Unix time `now`.
 pub fn wire_ttl(seconds: u64, now: u64) -> u32 {
     let wire = if seconds > MAX_RELATIVE_TTL {
@@ -78,6 +106,29 @@ mod tests {
         }
         // multi-byte characters count in bytes
         assert!(key_error(&"é".repeat(126)).is_some());
+    }
+
+    #[test]
+    fn prefixes_leave_room_for_a_cache_key() {
+        assert!(prefix_error("jinja2/bytecode/").is_none());
+        assert!(prefix_error(&"x".repeat(210)).is_none());
+        assert!(prefix_error(&"x".repeat(211))
+            .unwrap()
+            .contains("251 bytes"));
+        for bad in ["bad prefix/", "tab\t", "new line\n"] {
+            assert!(prefix_error(bad).unwrap().starts_with("prefix "), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ttls_are_whole_seconds_rounded_up_within_32_bits() {
+        assert_eq!(ttl_seconds(0.0), Ok(0));
+        assert_eq!(ttl_seconds(0.5), Ok(1));
+        assert_eq!(ttl_seconds(60.0), Ok(60));
+        assert_eq!(ttl_seconds(MAX_TTL as f64), Ok(MAX_TTL));
+        for bad in [-1.0, MAX_TTL as f64 + 1.0, f64::NAN, f64::INFINITY] {
+            assert!(ttl_seconds(bad).unwrap_err().contains("timeout"), "{bad}");
+        }
     }
 
     #[test]

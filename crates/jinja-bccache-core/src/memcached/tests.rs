@@ -22,6 +22,22 @@ fn closed_port() -> String {
 }
 
 #[test]
+fn durations_are_checked() {
+    assert_eq!(
+        duration(0.25, "timeout", false).unwrap(),
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        duration(0.0, "retry_interval", true).unwrap(),
+        Duration::ZERO
+    );
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 86_401.0] {
+        let error = duration(bad, "timeout", false).unwrap_err().to_string();
+        assert!(error.contains("timeout"), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn addresses_are_checked() {
     assert!(Client::new(vec![], quick()).is_err());
     assert!(Client::new(vec!["localhost".into()], quick()).is_err());
