@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from jinja_bccache import _cli, _core
+from jinja_bccache import _cli, _startup
 
 PATTERN = "__jinja2_%s.cache"
 
@@ -174,7 +174,7 @@ def test_bad_memory_bytes_warns_and_keeps_the_default(value):
 
 
 def test_memory_budget_parser():
-    assert _core.memory_budget("32M") == 32 << 20
-    assert _core.memory_budget("") is None
+    assert _startup.memory_budget("32M") == 32 << 20
+    assert _startup.memory_budget("") is None
     with pytest.warns(RuntimeWarning, match="JINJA_BCCACHE_MEMORY_BYTES='lots'"):
-        assert _core.memory_budget("lots") is None
+        assert _startup.memory_budget("lots") is None

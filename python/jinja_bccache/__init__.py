@@ -14,11 +14,11 @@ import typing as _t
 
 from ._base import BytecodeCache
 from ._bucket import Bucket
-from ._core import native as _native
-from ._core import upstream as _upstream
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
 from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
+from ._startup import native as _native
+from ._startup import upstream as _upstream
 
 if _t.TYPE_CHECKING:
     from ._warm import WarmSummary, warm

@@ -1,11 +1,8 @@
 import typing as t
 
 from ._bucket import BYTES_LIKE, Bucket
-from ._core import native, upstream
-from ._fingerprint import LOCAL
-from ._folding import is_local
-from ._memo import Entry, entry_of, isolation
-from ._variants import prepare, select, settled
+from ._isolation import Entry, entry_of, isolation, prepare, select, settled
+from ._startup import native, upstream
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -112,14 +109,12 @@ class BytecodeCache(upstream.BytecodeCache):
         """Put the bucket into the cache."""
         environment = getattr(bucket, "environment", None)
         if self.isolate_environments and self.fingerprint is None and environment is not None:
-            entry = entry_of(environment)
-            store, record = prepare(bucket, entry)
+            store, local = prepare(bucket, entry_of(environment))
             if not store:
                 return
             counters = getattr(self, "_counters", None)
-            if counters is not None and record is not None:
-                if is_local(record) or entry[2].startswith(LOCAL):
-                    counters.add("process_local")
+            if counters is not None and local:
+                counters.add("process_local")
         self.dump_bytecode(bucket)
 
 
@@ -149,7 +144,7 @@ class _BuiltAtFirstUse(t.Generic[_Built]):
         return instance.__dict__[self.name]
 
 
-class NativeStore(BytecodeCache):
+class StoreBackedCache(BytecodeCache):
     """The caches whose native store (``FsStore``, ``McStore``) is built from some of their
     attributes (``_STORE_SETTINGS``) and answers the whole hit path of :meth:`get_bucket` in
     one call while nothing it would bypass is replaced.
@@ -175,22 +170,9 @@ class NativeStore(BytecodeCache):
 
     #: The backend's own load_bytecode, which the store's ``get`` stands for.
     _native_load: t.ClassVar[t.Callable[..., None]]
-
-    def _bypassed(self) -> bool:
-        """Whether a method the store's ``get`` would bypass is replaced on the class (or on
-        Bucket): looked up at every call, so a patch made at any time is honoured. Identity
-        checks only, as each hit makes them."""
-        cls = type(self)
-        return (
-            cls.load_bytecode is not cls._native_load
-            or cls.get_cache_key is not GET_CACHE_KEY
-            or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
-            or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
-        )
-
-    #: The store's ``get`` for ``(name, filename, source, suffix, verdicts)``: ``(key,
-    #: checksum, code or None, settled)``, with whatever else the backend's store needs.
-    _get: t.Callable[..., t.Tuple[str, str, t.Any, bool]]
+    #: Whether something else the store's ``get`` stands for is replaced on the class, for
+    #: a backend that has more (None: nothing more). Identity checks, as each hit makes them.
+    _moved: t.ClassVar[t.Optional[t.Callable[[type], bool]]] = None
 
     def get_bucket(
         self,
@@ -199,7 +181,18 @@ class NativeStore(BytecodeCache):
         filename: t.Optional[str],
         source: str,
     ) -> Bucket:
-        if self._patched or self._bypassed():
+        # Looked up at every call, so a patch made at any time is honoured: identity checks.
+        cls = type(self)
+        if (
+            self._patched
+            or cls.load_bytecode is not cls._native_load
+            or cls.get_cache_key is not GET_CACHE_KEY
+            or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
+            or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
+        ):
+            return super().get_bucket(environment, name, filename, source)
+        moved = cls._moved
+        if moved is not None and moved(cls):
             return super().get_bucket(environment, name, filename, source)
         suffix: t.Optional[str]
         entry: t.Optional[Entry]
@@ -207,11 +200,13 @@ class NativeStore(BytecodeCache):
             suffix, entry = isolation(environment, name)  # _isolation's common case, inline
         else:
             suffix, entry = self._isolation(environment, name)
+        # The store reads from the cache what Jinja reads per call (a client, a prefix).
         if entry is None:
-            key, checksum, code, _ = self._get(name, filename, source, suffix, None)
+            key, checksum, code, _ = self._store.get(self, name, filename, source, suffix)
         else:
             # (the store checks whether the code is settled: _variants.settled, natively)
-            key, checksum, code, known = self._get(name, filename, source, suffix, entry[3])
+            found = self._store.get(self, name, filename, source, suffix, entry[3])
+            key, checksum, code, known = found
         bucket = Bucket(environment, key, checksum)
         bucket.code = code
         if entry is not None:

@@ -1,7 +1,7 @@
 import typing as t
 from io import BytesIO
 
-from ._core import native, upstream
+from ._startup import native, upstream
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment

@@ -24,12 +24,12 @@ LIMIT = 400
 _MISSING = object()
 
 
-def _names(code: types.CodeType, into: t.Dict[str, None]) -> t.Dict[str, None]:
+def code_names(code: types.CodeType, into: t.Dict[str, None]) -> t.Dict[str, None]:
     """The global and attribute names a code object uses, its nested functions' included."""
     into.update(dict.fromkeys(code.co_names))
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            _names(const, into)
+            code_names(const, into)
     return into
 
 
@@ -56,7 +56,7 @@ def _followed(value: t.Any) -> bool:
 
 def references(fn: types.FunctionType) -> t.Iterator[t.Tuple[str, t.Any]]:
     """The helpers and constants ``fn`` refers to by name: ``(name, value)`` pairs."""
-    names = _names(fn.__code__, {})
+    names = code_names(fn.__code__, {})
     namespace = fn.__globals__
     modules = []
     for name in names:

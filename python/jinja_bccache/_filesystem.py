@@ -5,15 +5,9 @@ import tempfile
 import typing as t
 from io import BytesIO
 
-from ._base import (
-    BUCKET_LOAD_BYTECODE,
-    GET_CACHE_KEY,
-    GET_SOURCE_CHECKSUM,
-    NativeStore,
-    accepts_plain,
-)
-from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, Bucket, code_to_write, sealable_entry
-from ._core import native, upstream
+from ._base import StoreBackedCache, accepts_plain
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, code_to_write, sealable_entry
+from ._startup import native, upstream
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -31,7 +25,7 @@ _PER_INSTANCE = _PerInstance("<set per instance>")
 DEFAULT_PATTERN = "__jinja2_%s.cache"
 
 
-class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
+class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache):
     """A bytecode cache that stores bytecode on the filesystem, file for file like Jinja's.
 
     ``directory`` defaults to ``<tmp>/_jinja2-cache-<uid>`` (created with mode 0700 and refused
@@ -44,9 +38,9 @@ class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
     a partial entry. :meth:`clear` removes this pattern's entries only.
     """
 
-    #: What the native store is built from (see NativeStore).
+    #: What the native store is built from (see StoreBackedCache).
     _STORE_SETTINGS = frozenset({"directory", "pattern", "secret", "isolate_environments"})
-    _NATIVE_PATH_METHODS = NativeStore._NATIVE_PATH_METHODS | {"_get_cache_filename"}
+    _NATIVE_PATH_METHODS = StoreBackedCache._NATIVE_PATH_METHODS | {"_get_cache_filename"}
     directory: str = _PER_INSTANCE
     pattern: str = _PER_INSTANCE
 
@@ -95,7 +89,7 @@ class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
         if not _answered_per_call(type(self)):
             return self._store
         current = {"directory": self.directory, "pattern": self.pattern}
-        return self._build_store(NativeStore._settings(self, **current), self._counters)
+        return self._build_store(StoreBackedCache._settings(self, **current), self._counters)
 
     def _get_default_cache_dir(self) -> str:
         tmpdir = tempfile.gettempdir()
@@ -125,22 +119,6 @@ class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
 
     def _get_cache_filename(self, bucket: upstream.Bucket) -> str:
         return os.path.join(self.directory, self.pattern % (bucket.key,))
-
-    def _bypassed(self) -> bool:
-        cls = type(self)
-        return (
-            # NativeStore._bypassed's checks, inline: this is every filesystem hit
-            cls.load_bytecode is not cls._native_load
-            or cls.get_cache_key is not GET_CACHE_KEY
-            or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
-            or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
-            or cls._get_cache_filename is not _GET_CACHE_FILENAME
-            or cls.directory is not _PER_INSTANCE  # _answered_per_call, inline
-            or cls.pattern is not _PER_INSTANCE
-        )
-
-    def _get(self, *template: t.Any) -> t.Tuple[str, str, t.Any, bool]:
-        return self._store.get(*template)  # type: ignore[no-any-return]
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).load_bytecode in PLAIN_LOADERS and self._native_filenames():
@@ -193,8 +171,21 @@ class FileSystemBytecodeCache(NativeStore, upstream.FileSystemBytecodeCache):
         return self._counters.snapshot()
 
 
-FileSystemBytecodeCache._native_load = FileSystemBytecodeCache.load_bytecode
 _GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
+FileSystemBytecodeCache._native_load = FileSystemBytecodeCache.load_bytecode
+
+
+def _names_moved(cls: t.Any) -> bool:
+    """Whether entry files are named otherwise than natively, from the directory and pattern
+    the instance holds (_answered_per_call, inline: this is every filesystem hit)."""
+    return (
+        cls._get_cache_filename is not _GET_CACHE_FILENAME
+        or cls.directory is not _PER_INSTANCE
+        or cls.pattern is not _PER_INSTANCE
+    )
+
+
+FileSystemBytecodeCache._moved = staticmethod(_names_moved)
 
 
 def _answered_per_call(cls: type) -> bool:

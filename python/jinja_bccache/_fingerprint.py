@@ -27,7 +27,7 @@ from jinja2.tests import TESTS as DEFAULT_TESTS
 from jinja2.utils import _PassArg
 
 from . import _native as native
-from ._callgraph import describe_callees
+from ._callgraph import code_names, describe_callees
 from ._describe import DECLARED, PROCESS_NONCE, Describer, qualname
 from ._folding import Unencodable, encode
 from ._native import changes as native_changes
@@ -210,24 +210,24 @@ def extended_attrs(environment: "Environment") -> t.List[str]:
     return found
 
 
+def removed_defaults(
+    registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]
+) -> t.Tuple[str, ...]:
+    """The names of Jinja's default entries that ``registry`` no longer holds, sorted."""
+    return tuple(sorted(k for k in defaults if k not in registry))
+
+
 def _names_read_by(classes: t.Iterable[type]) -> t.FrozenSet[str]:
     """Every name the methods of ``classes`` (and their bases) refer to as attributes or
     globals, nested functions included."""
-    found: t.Set[str] = set()
+    found: t.Dict[str, None] = {}
     for cls in classes:
         for klass in cls.__mro__[:-1]:  # not object
             for value in vars(klass).values():
                 code = getattr(getattr(value, "__func__", value), "__code__", None)
                 if isinstance(code, types.CodeType):
-                    _code_names(code, found)
+                    code_names(code, found)
     return frozenset(found)
-
-
-def _code_names(code: types.CodeType, found: t.Set[str]) -> None:
-    found.update(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _code_names(const, found)
 
 
 def compute(environment: "Environment") -> str:
@@ -268,7 +268,7 @@ def compute(environment: "Environment") -> str:
         # only the changes keeps the fingerprint fast enough for an Environment per request.
         registry = getattr(environment, name)
         pristine = _PRISTINE_POLICIES if name == "policies" else defaults
-        add(f"{name} removed", tuple(sorted(k for k in defaults if k not in registry)))
+        add(f"{name} removed", removed_defaults(registry, defaults))
         for key, value in registry.items():
             if key not in defaults or not _same(value, pristine[key]):
                 add(f"{name}[{key!r}]", value)

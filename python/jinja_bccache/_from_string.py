@@ -6,9 +6,7 @@ import typing as t
 
 from jinja2 import Environment, nodes
 
-from ._fingerprint import FROM_STRING_NAME
-from ._memo import isolation
-from ._variants import prepare, select, settled
+from ._isolation import FROM_STRING_NAME, isolation, prepare, select, settled
 
 if t.TYPE_CHECKING:
     from jinja2 import Template

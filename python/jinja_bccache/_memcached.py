@@ -1,9 +1,9 @@
 import typing as t
 
-from ._base import NativeStore, accepts_plain
+from ._base import StoreBackedCache, accepts_plain
 from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
-from ._core import native, upstream
 from ._native import MemcachedClient, MemcachedError
+from ._startup import native, upstream
 
 if t.TYPE_CHECKING:
     import typing_extensions as te
@@ -18,7 +18,7 @@ if t.TYPE_CHECKING:
 __all__ = ["MemcachedBytecodeCache", "MemcachedClient", "MemcachedError"]
 
 
-class MemcachedBytecodeCache(NativeStore, upstream.MemcachedBytecodeCache):
+class MemcachedBytecodeCache(StoreBackedCache, upstream.MemcachedBytecodeCache):
     """A bytecode cache over any memcached client with ``get(key)`` and
     ``set(key, value[, timeout])``, storing the same keys and bytes as Jinja's.
 
@@ -33,7 +33,7 @@ class MemcachedBytecodeCache(NativeStore, upstream.MemcachedBytecodeCache):
     :class:`MemcachedError`.
     """
 
-    #: What the native store is built from (see NativeStore).
+    #: What the native store is built from (see StoreBackedCache).
     _STORE_SETTINGS = frozenset(
         {"client", "prefix", "timeout", "ignore_memcache_errors", "secret", "isolate_environments"}
     )
@@ -63,10 +63,6 @@ class MemcachedBytecodeCache(NativeStore, upstream.MemcachedBytecodeCache):
         self.timeout = timeout
         self.ignore_memcache_errors = ignore_memcache_errors
         self._init_store()
-
-    def _get(self, *template: t.Any) -> t.Tuple[str, str, t.Any, bool]:
-        # Jinja reads the client and the prefix at every call
-        return self._store.get(self.client, self.prefix, *template)  # type: ignore[no-any-return]
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:
         key = self.prefix + bucket.key

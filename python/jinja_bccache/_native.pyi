@@ -13,7 +13,6 @@ __all__ = [
     "MemcachedError",
     "cache_key",
     "changes",
-    "configure",
     "memory_cache_clear",
     "memory_cache_info",
     "set_memory_cache",
@@ -25,7 +24,6 @@ __all__ = [
     "source_checksum",
 ]
 
-def configure(bc_magic: bytes) -> None: ...
 def cache_key(name: str, filename: t.Optional[object] = None) -> str: ...
 def source_checksum(source: str) -> str: ...
 def entry_load(data: t.Optional[bytes], checksum: object) -> t.Any: ...

@@ -26,6 +26,7 @@ from ._fingerprint import (
     FILTER_REGISTRIES,
     REGISTRIES,
     Changes,
+    removed_defaults,
     settings,
     shared_defaults,
 )
@@ -185,7 +186,7 @@ class Signature:
             # much cheaper than compute(), and registries are mostly Jinja's defaults.
             parts.append(tuple([(k, ident(v)) for k, v in pairs]))
             if len(registry) - len(pairs) != len(defaults):  # some default was removed
-                parts.append(_removed(registry, defaults))
+                parts.append(removed_defaults(registry, defaults))
         for ext in env.extensions.values():
             state = tuple([(k, ident(v)) for k, v in vars(ext).items() if k != "environment"])
             parts.append((ident(type(ext)), ext.priority, state))
@@ -247,7 +248,7 @@ class Signature:
                 values.extend(pair)
             registry = getattr(env, attr)
             if len(registry) - len(pairs) != len(defaults):  # some default was removed
-                parts.append((attr, _removed(registry, defaults)))
+                parts.append((attr, removed_defaults(registry, defaults)))
         extensions = env.extensions
         values.append(len(extensions))
         for ext in extensions.values():
@@ -286,10 +287,6 @@ def exact(value: t.Any) -> t.Any:
     if kind is complex:
         return ("complex", value.real.hex(), value.imag.hex())
     return (kind.__name__, value)
-
-
-def _removed(registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any]) -> t.Tuple[str, ...]:
-    return tuple(sorted(k for k in defaults if k not in registry))
 
 
 class SignatureTable:

@@ -10,8 +10,8 @@ so each way of folding keeps its own entry in a shared store: none rewrites anot
 import types
 import typing as t
 
-from ._fingerprint import FROM_STRING_NAME
-from ._folding import arm, attach, disarm, record_of, take
+from ._fingerprint import FROM_STRING_NAME, LOCAL
+from ._folding import arm, attach, disarm, is_local, record_of, take
 from ._memo import Entry, verdict
 
 if t.TYPE_CHECKING:
@@ -92,16 +92,18 @@ def _recompile(bucket: Bucket) -> t.Optional[t.Tuple[t.Any, ...]]:
     return take(bucket)
 
 
-def prepare(bucket: Bucket, entry: Entry) -> t.Tuple[bool, t.Optional[t.Tuple[t.Any, ...]]]:
+def prepare(bucket: Bucket, entry: Entry) -> t.Tuple[bool, bool]:
     """Before ``bucket`` is stored: puts the folding record of its compilation into its code.
-    Returns whether to store it, and the record. Code whose compilation was not seen, and
-    cannot be compiled again to be seen, is stored as it is, without a record, which no load
-    accepts (as Jinja's ``set_bucket``, this stores what it is given); code whose filters fold
-    to new values at every call is not stored, since no record of it could ever match."""
+    Returns whether to store it, and whether only this process can use what is stored (its
+    configuration or its record has no description that holds across processes). Code whose
+    compilation was not seen, and cannot be compiled again to be seen, is stored as it is,
+    without a record, which no load accepts (as Jinja's ``set_bucket``, this stores what it is
+    given); code whose filters fold to new values at every call is not stored, since no
+    record of it could ever match."""
     code = bucket.code
     if not isinstance(code, types.CodeType):
         disarm()
-        return True, None  # Jinja's own error (an empty bucket) or the caller's business
+        return True, False  # Jinja's own error (an empty bucket) or the caller's business
     record = take(bucket)
     if record is None:
         # Code that carries its record already (stored again, or loaded and handed on) is
@@ -109,11 +111,15 @@ def prepare(bucket: Bucket, entry: Entry) -> t.Tuple[bool, t.Optional[t.Tuple[t.
         # compiled beforehand, out of sight, and is compiled again to be recorded.
         record = record_of(code)
         if record is not None:
-            return not verdict(bucket.environment, entry, record), record
+            return not verdict(bucket.environment, entry, record), _local(entry, record)
         record = _recompile(bucket)
         if record is None:
-            return True, None
+            return True, False
     if verdict(bucket.environment, entry, record):
-        return False, None
+        return False, False
     bucket.code = attach(code, record)
-    return True, record
+    return True, _local(entry, record)
+
+
+def _local(entry: Entry, record: t.Tuple[t.Any, ...]) -> bool:
+    return is_local(record) or entry[2].startswith(LOCAL)

@@ -6,7 +6,7 @@ import typing as t
 
 from jinja2 import Environment
 
-from ._folding import rebind
+from ._isolation import rebind
 
 #: Called after each template with (done, total); the CLI draws its progress bar with it.
 Progress = t.Callable[[int, int], None]

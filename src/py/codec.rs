@@ -3,10 +3,9 @@
 //! itself is the core's `format`; here are the parts that need Python (pickle, marshal).
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
@@ -14,20 +13,15 @@ use pyo3::types::{PyBytes, PyString};
 use super::marshal;
 use jinja_bccache_core::format;
 
-/// `jinja2.bccache.bc_magic` of the running interpreter, set once by the Python package.
-static MAGIC: OnceLock<Box<[u8]>> = OnceLock::new();
-
-pub fn magic() -> PyResult<&'static [u8]> {
-    MAGIC.get().map(|m| &**m).ok_or_else(|| {
-        PyRuntimeError::new_err("jinja_bccache._native used before jinja_bccache was imported")
-    })
-}
-
-/// Records Jinja's `bc_magic`; the package calls this once at import.
-#[pyfunction]
-pub fn configure(bc_magic: &[u8]) {
-    // A second import (importlib.reload) passes the same bytes; the first value stays.
-    let _ = MAGIC.set(bc_magic.into());
+/// `jinja2.bccache.bc_magic` of the installed Jinja (its format version and this
+/// interpreter's marshal version), read at the first use.
+pub fn magic(py: Python<'_>) -> PyResult<&'static [u8]> {
+    static MAGIC: PyOnceLock<Box<[u8]>> = PyOnceLock::new();
+    let magic = MAGIC.get_or_try_init(py, || {
+        let magic = py.import("jinja2.bccache")?.getattr("bc_magic")?;
+        Ok::<_, PyErr>(magic.extract::<Vec<u8>>()?.into_boxed_slice())
+    })?;
+    Ok(magic)
 }
 
 /// The checksum as `pickle.dumps(checksum, 2)` spells it. A str (what every Jinja cache uses)
@@ -54,7 +48,7 @@ pub fn decode<'py>(
     checksum: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let ck = checksum_pickle(checksum)?;
-    let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
+    let Some(payload) = format::split_entry(entry, magic(py)?, &ck) else {
         return Ok(None);
     };
     match marshal::loads(py, payload) {
@@ -85,7 +79,7 @@ pub fn decode_exact<'py>(
     checksum: &Bound<'py, PyAny>,
 ) -> PyResult<Exact<'py>> {
     let ck = checksum_pickle(checksum)?;
-    let Some(payload) = format::split_entry(entry, magic()?, &ck) else {
+    let Some(payload) = format::split_entry(entry, magic(py)?, &ck) else {
         return Ok(Exact::Mismatch);
     };
     let Ok(code) = marshal::loads(py, payload) else {
@@ -123,7 +117,7 @@ pub fn encode_parts<'py>(
 ) -> PyResult<Encoded<'py>> {
     let payload = marshal::dumps(code, marshal::VERSION)?;
     let ck = checksum_pickle(checksum)?;
-    let header = format::encode_header(magic()?, &ck);
+    let header = format::encode_header(magic(checksum.py())?, &ck);
     Ok(Encoded { header, payload })
 }
 

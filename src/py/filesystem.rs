@@ -10,15 +10,15 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::codec::encode_parts;
 use super::counters::{Counters, CountersPy};
-use super::loading::{found, locate, Found, Request};
-use super::memory::{self, Check, Scope};
+use super::layer::{self, Check, Scope};
+use super::loading::{found, locate, Found, Lookup};
 use super::sealing::Trust;
 use crate::error::{raise, OrRaise};
 use jinja_bccache_core::keys::FilePattern;
 use jinja_bccache_core::{fs, Error};
 
-#[pyclass(frozen, module = "jinja_bccache._native")]
-pub struct FsStore {
+#[pyclass(frozen, name = "FsStore", module = "jinja_bccache._native")]
+pub struct FsStorePy {
     dir: PathBuf,
     pattern: FilePattern,
     trust: Trust,
@@ -46,17 +46,13 @@ fn read_or_miss(py: Python<'_>, path: &Path, counters: &Counters) -> Option<fs::
     }
 }
 
-impl FsStore {
+impl FsStorePy {
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(self.pattern.file_name(key))
     }
 
-    fn request<'a, 'py>(
-        &'a self,
-        key: &'a str,
-        checksum: &'a Bound<'py, PyAny>,
-    ) -> Request<'a, 'py> {
-        Request {
+    fn lookup<'a, 'py>(&'a self, key: &'a str, checksum: &'a Bound<'py, PyAny>) -> Lookup<'a, 'py> {
+        Lookup {
             key,
             checksum,
             trust: &self.trust,
@@ -72,21 +68,21 @@ impl FsStore {
         key: &str,
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let request = self.request(key, checksum);
+        let lookup = self.lookup(key, checksum);
         // One lstat proves the file at the entry's name is still the one the code came from
-        // (and refreshes its access time as a read would), so memory answers as the file.
+        // (and refreshes its access time as a read would), so the layer answers as the file.
         let still_there = |check: &Check| match check {
             Check::File(stamp) => fs::revalidate(path, stamp).map(Check::File),
             Check::Item(_) => None,
         };
-        if let Some(code) = request.in_memory(py, still_there) {
+        if let Some(code) = lookup.in_layer(py, still_there) {
             return Ok(Some(code));
         }
-        let entry = read_or_miss(py, path, request.counters);
+        let entry = read_or_miss(py, path, lookup.counters);
         let entry = entry
             .as_ref()
             .map(|entry| (&entry.data[..], Some(Check::File(entry.stamp))));
-        request.decode_entry(py, entry, &path.display())
+        lookup.decode_entry(py, entry, &path.display())
     }
 
     /// Write an entry; the stamp of the file now in place, unless a concurrent `clear()` took
@@ -134,7 +130,7 @@ struct Settings {
 }
 
 #[pymethods]
-impl FsStore {
+impl FsStorePy {
     /// `settings`: `directory`, `pattern`, `secret` and `accept_plain` (whether entries
     /// without a trailer, stock Jinja's, are read: only while sharing Jinja's keys).
     /// `counters` outlive the store: a cache shares them with the stores that replace this
@@ -161,7 +157,7 @@ impl FsStore {
             "filesystem",
             &[resolved.as_os_str().as_encoded_bytes(), pattern.as_bytes()],
         );
-        Ok(FsStore {
+        Ok(FsStorePy {
             dir: directory,
             pattern: parsed,
             trust,
@@ -174,10 +170,14 @@ impl FsStore {
     /// the environment's `isolation` suffix), checksum, read, validate, unmarshal; and whether
     /// the code carries a folding record that `verdicts` (the Environment's, by record)
     /// answered as recorded. Returns `(key, checksum, code or None, settled)` (see [`found`]).
-    #[pyo3(signature = (name, filename, source, isolation, verdicts=None))]
+    /// `cache` is the cache object, as `McStore.get` takes it; entry files are named from
+    /// this store's settings.
+    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None))]
+    #[allow(clippy::too_many_arguments)] // get_bucket's own arguments, and where to look
     fn get<'py>(
         &self,
         py: Python<'py>,
+        #[allow(unused_variables)] cache: &Bound<'py, PyAny>,
         name: &Bound<'py, PyAny>,
         filename: &Bound<'py, PyAny>,
         source: &Bound<'py, PyAny>,
@@ -211,7 +211,7 @@ impl FsStore {
         let [header, payload] = entry.parts();
         let trailer = self.trust.trailer(&[header, payload], key);
         if let Some(stamp) = self.write(py, &self.path(key), &[header, payload, &trailer])? {
-            self.request(key, checksum).remember(
+            self.lookup(key, checksum).remember(
                 code,
                 entry.len() + trailer.len(),
                 Check::File(stamp),
@@ -247,7 +247,7 @@ impl FsStore {
     fn clear(&self, py: Python<'_>) -> PyResult<usize> {
         // Memory would not answer for removed files anyway (their stamps no longer match):
         // this only frees it.
-        memory::forget_scope(self.scope);
+        layer::forget_scope(self.scope);
         py.detach(|| fs::clear(&self.dir, &self.pattern)).or_raise()
     }
 

@@ -1,6 +1,6 @@
 //! The load path every backend shares: the in-process layer first (only within the store's
 //! scope, and only while the store's check holds), then the backend's bytes verified and
-//! unmarshalled, each outcome counted, and a hit remembered in memory.
+//! unmarshalled, each outcome counted, and a hit remembered in the layer.
 
 use std::borrow::Cow;
 
@@ -9,8 +9,8 @@ use pyo3::types::{PyDict, PyString};
 
 use super::args::{key_of, utf8};
 use super::counters::Counters;
+use super::layer::{self, Check, Scope};
 use super::memo::settled;
-use super::memory::{self, Check, Scope};
 use super::sealing::{open_and_classify, Outcome, Trust};
 use jinja_bccache_core::keys;
 
@@ -56,8 +56,8 @@ pub fn found<'py>(
     (key, checksum, code, settled)
 }
 
-/// What a backend needs to turn its bytes into code for one bucket.
-pub struct Request<'a, 'py> {
+/// The lookup of one bucket: what a backend needs to turn its bytes into code for it.
+pub struct Lookup<'a, 'py> {
     pub key: &'a str,
     pub checksum: &'a Bound<'py, PyAny>,
     pub trust: &'a Trust,
@@ -66,22 +66,22 @@ pub struct Request<'a, 'py> {
     pub scope: Option<Scope>,
 }
 
-impl<'py> Request<'_, 'py> {
+impl<'py> Lookup<'_, 'py> {
     fn layer_key(&self) -> Option<(Scope, Cow<'_, str>)> {
-        Some((self.scope?, memory::checksum_text(self.checksum)?))
+        Some((self.scope?, layer::checksum_text(self.checksum)?))
     }
 
     /// The code the in-process layer holds, and what must still hold for it to answer.
     pub fn cached(&self, py: Python<'py>) -> Option<(Bound<'py, PyAny>, Check)> {
         let (scope, text) = self.layer_key()?;
-        memory::get(py, scope, self.key, &text)
+        layer::get(py, scope, self.key, &text)
     }
 
     /// The layer's code answers: count it; `now` is the entry's check from now on.
-    pub fn served_from_memory(&self, before: Check, now: Check) {
+    pub fn served_from_layer(&self, before: Check, now: Check) {
         if now != before {
             if let Some((scope, text)) = self.layer_key() {
-                memory::recheck(scope, self.key, &text, now);
+                layer::recheck(scope, self.key, &text, now);
             }
         }
         Counters::bump(&self.counters.hits, 1);
@@ -91,13 +91,13 @@ impl<'py> Request<'_, 'py> {
     /// The layer's entry no longer matches the store: drop it, the store answers.
     pub fn forget(&self) {
         if let Some((scope, text)) = self.layer_key() {
-            memory::forget(scope, self.key, &text);
+            layer::forget(scope, self.key, &text);
         }
     }
 
     /// `cached`, if `still_valid` confirms the store would give the same answer now (it
     /// returns the entry's check from now on); otherwise the entry is dropped.
-    pub fn in_memory(
+    pub fn in_layer(
         &self,
         py: Python<'py>,
         still_valid: impl FnOnce(&Check) -> Option<Check>,
@@ -105,7 +105,7 @@ impl<'py> Request<'_, 'py> {
         let (code, check) = self.cached(py)?;
         match still_valid(&check) {
             Some(now) => {
-                self.served_from_memory(check, now);
+                self.served_from_layer(check, now);
                 Some(code)
             }
             None => {
@@ -148,11 +148,11 @@ impl<'py> Request<'_, 'py> {
     }
 
     /// Code the store now holds (`weight` bytes, loaded or just written): the process loads
-    /// it next from memory while `check` holds. Counting a write is the backend's, which
+    /// it next from the layer while `check` holds. Counting a write is the backend's, which
     /// knows whether it succeeded.
     pub fn remember(&self, code: &Bound<'py, PyAny>, weight: usize, check: Check) {
         if let Some((scope, text)) = self.layer_key() {
-            memory::put(scope, code, self.key, &text, weight, check);
+            layer::put(scope, code, self.key, &text, weight, check);
         }
     }
 }

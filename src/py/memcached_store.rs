@@ -13,19 +13,19 @@
 use pyo3::exceptions::PyException;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 
 use super::counters::{Counters, CountersPy};
-use super::loading::{found, locate, Found, Request};
+use super::layer::{self, Check, Scope};
+use super::loading::{found, locate, Found, Lookup};
 use super::memcached_client::{cache_key, check_prefix, ttl, MemcachedClientPy};
-use super::memory::{self, Check, Scope};
 use super::sealing::{encode_sealed, Trust};
 use crate::error::raise_failure;
 use jinja_bccache_core::memcached::{Failure, Held, Stored, Versioned};
 use jinja_bccache_core::ratelimit::RateLimit;
 
-#[pyclass(frozen, module = "jinja_bccache._native")]
-pub struct McStore {
+#[pyclass(frozen, name = "McStore", module = "jinja_bccache._native")]
+pub struct McStorePy {
     /// `None`: the in-process layer is not used (a Python client).
     scope: Option<Scope>,
     trust: Trust,
@@ -70,13 +70,13 @@ impl Value<'_> {
 /// bucket alone), else the value (None: the store had nothing) and what proves it unchanged.
 type Fetched<'py> = Option<Option<(Value<'py>, Option<Check>)>>;
 
-impl McStore {
-    fn request<'a, 'py>(
+impl McStorePy {
+    fn lookup<'a, 'py>(
         &'a self,
         bucket_key: &'a str,
         checksum: &'a Bound<'py, PyAny>,
-    ) -> Request<'a, 'py> {
-        Request {
+    ) -> Lookup<'a, 'py> {
+        Lookup {
             key: bucket_key,
             checksum,
             trust: &self.trust,
@@ -87,7 +87,7 @@ impl McStore {
 
     /// Whether requests ask for versions: only while the layer can keep what they prove.
     fn versioned(&self) -> bool {
-        self.scope.is_some() && memory::enabled()
+        self.scope.is_some() && layer::enabled()
     }
 
     /// A failure: counted, then raised or swallowed (`Ok(None)`: not answered). A Python
@@ -129,14 +129,14 @@ impl McStore {
         }
     }
 
-    /// The value under `key`, from either client; with the native client and `request`, the
+    /// The value under `key`, from either client; with the native client and `lookup`, the
     /// layer answers first (`Err(code)`) while the server holds the item its code came from.
     fn fetch<'py>(
         &self,
         py: Python<'py>,
         client: &Client<'_, 'py>,
         key: &str,
-        request: Option<&Request<'_, 'py>>,
+        lookup: Option<&Lookup<'_, 'py>>,
     ) -> PyResult<Result<Fetched<'py>, Bound<'py, PyAny>>> {
         let client = match client {
             Client::Python(client) => return Ok(Ok(self.python_get(py, client, key)?)),
@@ -146,20 +146,20 @@ impl McStore {
             return Ok(Ok(None));
         };
         let versioned = self.versioned();
-        if let (Some(request), true) = (request, versioned) {
-            if let Some((code, Check::Item(loaded))) = request.cached(py) {
+        if let (Some(lookup), true) = (lookup, versioned) {
+            if let Some((code, Check::Item(loaded))) = lookup.cached(py) {
                 match py.detach(|| client.inner.version(key)) {
                     Ok(Held::Version(now)) if now == loaded => {
-                        request.served_from_memory(Check::Item(loaded), Check::Item(now));
+                        lookup.served_from_layer(Check::Item(loaded), Check::Item(now));
                         return Ok(Err(code));
                     }
                     Ok(Held::Nothing) => {
                         // gone (evicted, expired, flushed): that is the server's answer
-                        request.forget();
+                        lookup.forget();
                         return Ok(Ok(Some(None)));
                     }
                     // replaced, or nothing proves it unchanged: read what the server holds now
-                    Ok(Held::Version(_) | Held::Unproven) => request.forget(),
+                    Ok(Held::Version(_) | Held::Unproven) => lookup.forget(),
                     Err(failure) => return Ok(Ok(self.failed(py, failure.into(), true)?)),
                 }
             }
@@ -303,7 +303,7 @@ struct Settings<'py> {
 }
 
 #[pymethods]
-impl McStore {
+impl McStorePy {
     /// `settings`: the cache's `client`, `prefix` and `timeout`, `secret`, `accept_plain`
     /// (whether entries without a trailer, stock Jinja's, are read) and `raise_errors`.
     /// With the native client, the prefix and timeout are checked here, so that a value that
@@ -337,7 +337,7 @@ impl McStore {
             }
             Err(_) => (None, 0),
         };
-        Ok(McStore {
+        Ok(McStorePy {
             scope,
             trust,
             raise_errors,
@@ -348,15 +348,15 @@ impl McStore {
         })
     }
 
-    /// The whole hit path of `get_bucket` in one call, as `FsStore.get`, through `client`
-    /// with the memcached key `prefix` + the bucket's key.
-    #[pyo3(signature = (client, prefix, name, filename, source, isolation, verdicts=None))]
+    /// The whole hit path of `get_bucket` in one call, as `FsStore.get`, through the
+    /// `cache`'s client with the memcached key its prefix + the bucket's key: read from the
+    /// cache at every call, as Jinja reads them.
+    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None))]
     #[allow(clippy::too_many_arguments)] // get_bucket's own arguments, and where to look
     fn get<'py>(
         &self,
         py: Python<'py>,
-        client: &Bound<'py, PyAny>,
-        prefix: &str,
+        cache: &Bound<'py, PyAny>,
         name: &Bound<'py, PyAny>,
         filename: &Bound<'py, PyAny>,
         source: &Bound<'py, PyAny>,
@@ -364,8 +364,10 @@ impl McStore {
         verdicts: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Found<'py>> {
         let (bucket_key, checksum) = locate(py, name, filename, source, isolation)?;
-        let key = format!("{prefix}{bucket_key}");
-        let (_, code) = self.load(py, client, &key, &bucket_key, checksum.as_any())?;
+        let client = cache.getattr(intern!(py, "client"))?;
+        let prefix = cache.getattr(intern!(py, "prefix"))?;
+        let key = format!("{}{bucket_key}", prefix.cast::<PyString>()?.to_cow()?);
+        let (_, code) = self.load(py, &client, &key, &bucket_key, checksum.as_any())?;
         Ok(found(bucket_key, checksum, code, verdicts))
     }
 
@@ -380,8 +382,8 @@ impl McStore {
         bucket_key: &str,
         checksum: &Bound<'py, PyAny>,
     ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
-        let request = self.request(bucket_key, checksum);
-        let fetched = match self.fetch(py, &client_of(client), key, Some(&request))? {
+        let lookup = self.lookup(bucket_key, checksum);
+        let fetched = match self.fetch(py, &client_of(client), key, Some(&lookup))? {
             Err(code) => return Ok((true, Some(code))),
             Ok(fetched) => fetched,
         };
@@ -389,7 +391,7 @@ impl McStore {
             return Ok((false, None));
         };
         let entry = found.as_ref().map(|(value, check)| (value.bytes(), *check));
-        Ok((true, request.decode_entry(py, entry, &key)?))
+        Ok((true, lookup.decode_entry(py, entry, &key)?))
     }
 
     /// For buckets whose subclass reads its own entry: `(answered, body)`, the verified body
@@ -419,7 +421,7 @@ impl McStore {
     }
 
     /// `dump_bytecode` of `bucket` (its key, checksum and code) under `key`: framed and
-    /// sealed, stored, and remembered in memory with the item's version once the server
+    /// sealed, stored, and remembered in the layer with the item's version once the server
     /// has it.
     fn dump(
         &self,
@@ -433,9 +435,9 @@ impl McStore {
         let checksum = &bucket.getattr(intern!(py, "checksum"))?;
         let code = &bucket.getattr(intern!(py, "code"))?;
         let entry = encode_sealed(&self.trust, checksum, code, &bucket_key)?;
-        let request = self.request(&bucket_key, checksum);
+        let lookup = self.lookup(&bucket_key, checksum);
         self.put(py, client, key, &entry, timeout, |check| {
-            request.remember(code, entry.len(), check)
+            lookup.remember(code, entry.len(), check)
         })
     }
 

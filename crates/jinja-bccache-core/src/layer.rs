@@ -148,6 +148,12 @@ impl<V> Layer<V> {
         }
     }
 
+    /// Whether a value of `weight` bytes would be held (not over the whole budget): the
+    /// owner need not make a value the layer would drop at once.
+    pub fn fits(&self, weight: usize) -> bool {
+        weight <= self.max_bytes
+    }
+
     /// Hold `value` (`weight` bytes serialized) while `check` holds.
     pub fn put(
         &mut self,
@@ -158,7 +164,7 @@ impl<V> Layer<V> {
         weight: usize,
         check: Check,
     ) {
-        if weight > self.max_bytes {
+        if !self.fits(weight) {
             self.dropped.push(value);
             return; // also covers a disabled layer
         }

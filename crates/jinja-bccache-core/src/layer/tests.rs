@@ -62,6 +62,7 @@ fn the_budget_evicts_least_recently_used_first() {
     assert_eq!(layer.info(), (3, 30, 30));
     assert!(layer.get(scope("s"), "b", "sum").is_none());
     assert!(layer.get(scope("s"), "a", "sum").is_some());
+    assert!(layer.fits(30) && !layer.fits(31));
     layer.put(scope("s"), "huge", "huge", "sum", 31, check); // over the whole budget: not held
     assert_eq!(layer.take_dropped(), vec!["b", "huge"]);
     assert_eq!(layer.set_budget(10), 30);

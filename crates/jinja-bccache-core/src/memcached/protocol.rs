@@ -28,12 +28,14 @@ pub fn key_error(key: &str) -> Option<String> {
             key
         ));
     }
-    if let Some(c) = key.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Some(format!(
-            "memcached key must not contain whitespace or control characters ({c:?}): {key:?}"
-        ));
-    }
-    None
+    character_error(key).map(|error| format!("{error}: {key:?}"))
+}
+
+fn character_error(text: &str) -> Option<String> {
+    let c = text.chars().find(|c| c.is_whitespace() || c.is_control())?;
+    Some(format!(
+        "memcached keys must not contain whitespace or control characters ({c:?})"
+    ))
 }
 
 /// Length of the keys a cache puts after its prefix (a hex SHA-1).
@@ -42,7 +44,14 @@ pub const CACHE_KEY_LENGTH: usize = 40;
 /// Why `prefix` cannot start a cache's keys (the prefix and a cache key of
 /// `CACHE_KEY_LENGTH`), or None: refused when the cache is configured, not at every render.
 pub fn prefix_error(prefix: &str) -> Option<String> {
-    let error = key_error(&format!("{prefix}{:0>CACHE_KEY_LENGTH$}", ""))?;
+    let error = if prefix.len() + CACHE_KEY_LENGTH > MAX_KEY_LENGTH {
+        format!(
+            "{} bytes long, and with a cache key of {CACHE_KEY_LENGTH} over the limit of {MAX_KEY_LENGTH}",
+            prefix.len()
+        )
+    } else {
+        character_error(prefix)?
+    };
     Some(format!(
         "prefix {prefix:?} cannot start a memcached key: {error}"
     ))
@@ -114,7 +123,7 @@ mod tests {
         assert!(prefix_error(&"x".repeat(210)).is_none());
         assert!(prefix_error(&"x".repeat(211))
             .unwrap()
-            .contains("251 bytes"));
+            .contains("211 bytes long"));
         for bad in ["bad prefix/", "tab\t", "new line\n"] {
             assert!(prefix_error(bad).unwrap().starts_with("prefix "), "{bad:?}");
         }

@@ -63,8 +63,11 @@ pub fn put(
     weight: usize,
     check: Check,
 ) {
-    let code = code.clone().unbind();
-    with_layer(|layer| layer.put(scope, code, key, checksum, weight, check))
+    with_layer(|layer| {
+        if layer.fits(weight) {
+            layer.put(scope, code.clone().unbind(), key, checksum, weight, check);
+        }
+    })
 }
 
 pub fn enabled() -> bool {

@@ -1,7 +1,10 @@
-"""Wiring between the native module and the installed Jinja.
+"""What runs once at import: the installed Jinja checked against the format this package
+writes, and the in-process layer sized from the environment.
 
-The entry format (magic, pickled checksum, marshal payload) is Jinja's bytecode format 5.
-The magic itself is taken from the installed Jinja so that both write identical bytes.
+The entry format (magic, pickled checksum, marshal payload) is Jinja's bytecode format 5;
+the native module reads the magic itself from the installed Jinja, so both write identical
+bytes. The other modules take the native module and ``jinja2.bccache`` from here, so that
+neither is used before these checks.
 """
 
 import os
@@ -22,8 +25,6 @@ if upstream.bc_version != SUPPORTED_BC_VERSION:
         f"jinja_bccache writes Jinja bytecode format {SUPPORTED_BC_VERSION}, but the "
         f"installed Jinja uses format {upstream.bc_version}; upgrade jinja-bccache"
     )
-
-native.configure(upstream.bc_magic)
 
 _UNITS = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
