@@ -42,6 +42,10 @@ def memo_entry(
     owner: object, state: t.Dict[str, t.Any], key: str
 ) -> t.Optional[t.List[t.Any]]: ...
 
+#: What a store's ``get`` answers: key, checksum, code or None, whether the code is settled.
+_Found = t.Tuple[str, str, t.Any, bool]
+_Verdicts = t.Optional[t.Dict[t.Any, str]]
+
 class _FsSettings(t.TypedDict):
     directory: str
     pattern: str
@@ -61,12 +65,13 @@ class FsStore:
     def __new__(cls, settings: _FsSettings, counters: Counters) -> FsStore: ...
     def get(
         self,
+        cache: object,
         name: str,
         filename: t.Optional[object],
         source: str,
         isolation: t.Optional[str],
-        verdicts: t.Optional[t.Dict[t.Any, str]] = None,
-    ) -> t.Tuple[str, str, t.Any, bool]: ...
+        verdicts: _Verdicts = None,
+    ) -> _Found: ...
     def load(self, key: str, checksum: object) -> t.Any: ...
     def dump(self, key: str, checksum: object, code: t.Any) -> None: ...
     def clear(self) -> int: ...
@@ -85,14 +90,13 @@ class McStore:
     def __new__(cls, settings: _McSettings, counters: Counters) -> McStore: ...
     def get(
         self,
-        client: t.Any,
-        prefix: str,
+        cache: object,
         name: str,
-        filename: t.Optional[str],
+        filename: t.Optional[object],
         source: str,
         isolation: t.Optional[str],
-        verdicts: t.Optional[t.Dict[t.Any, t.Any]] = None,
-    ) -> t.Tuple[str, str, t.Any, bool]: ...
+        verdicts: _Verdicts = None,
+    ) -> _Found: ...
     def load(
         self, client: t.Any, key: str, bucket_key: str, checksum: object
     ) -> t.Tuple[bool, t.Any]: ...
