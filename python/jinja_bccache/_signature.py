@@ -185,7 +185,7 @@ class Signature:
             # Only what is not Jinja's own entry, in insertion order: building this must stay
             # much cheaper than compute(), and registries are mostly Jinja's defaults.
             parts.append(tuple([(k, ident(v)) for k, v in pairs]))
-            if len(registry) - len(pairs) != len(defaults):  # some default was removed
+            if _lost_defaults(registry, defaults, pairs):
                 parts.append(removed_defaults(registry, defaults))
         for ext in env.extensions.values():
             state = tuple([(k, ident(v)) for k, v in vars(ext).items() if k != "environment"])
@@ -247,7 +247,7 @@ class Signature:
             for pair in pairs:
                 values.extend(pair)
             registry = getattr(env, attr)
-            if len(registry) - len(pairs) != len(defaults):  # some default was removed
+            if _lost_defaults(registry, defaults, pairs):
                 parts.append((attr, removed_defaults(registry, defaults)))
         extensions = env.extensions
         values.append(len(extensions))
@@ -287,6 +287,14 @@ def exact(value: t.Any) -> t.Any:
     if kind is complex:
         return ("complex", value.real.hex(), value.imag.hex())
     return (kind.__name__, value)
+
+
+def _lost_defaults(
+    registry: t.Dict[str, t.Any], defaults: t.Dict[str, t.Any], pairs: t.Any
+) -> bool:
+    """Whether some of Jinja's entries are gone from ``registry``, whose ``pairs`` (what is not
+    Jinja's own entry) :func:`_fingerprint.changes` listed: only then are they named."""
+    return len(registry) - len(pairs) != len(defaults)
 
 
 class SignatureTable:
