@@ -7,6 +7,7 @@ Longer than most test files: the faulty servers (silent, slow, restarted, refusi
 every test here.
 """
 
+import decimal
 import logging
 import os
 import subprocess
@@ -272,6 +273,16 @@ def test_ttls(memcached_factory):
     assert [client.get(k) for k in ("month", "minute", "forever")] == [b"v"] * 3
     with pytest.raises(ValueError, match="timeout"):
         client.set("k", b"v", -1)
+    for too_long in (2**31, 10**400, float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            MemcachedBytecodeCache(client, timeout=too_long)
+    # seconds as int or float, as Jinja's clients take them; nothing merely convertible
+    for not_seconds in (True, "60", decimal.Decimal(60)):
+        with pytest.raises(TypeError, match="timeout"):
+            MemcachedBytecodeCache(client, timeout=not_seconds)
+        with pytest.raises(TypeError, match="timeout"):
+            client.set("k", b"v", not_seconds)
+    client.set("half", b"v", 0.5)  # rounded up: 0 would mean "never expires"
     cache = MemcachedBytecodeCache(client, timeout=40 * 24 * 3600)
     render_all(cache)
     render_all(MemcachedBytecodeCache(client), compile_allowed=False)

@@ -70,12 +70,7 @@ class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache
         """Whether entry files are named natively: ``_get_cache_filename`` is this class's and
         ``directory`` and ``pattern`` are the instance's. Looked up at every call, so a patch
         on the class made at any time is honoured."""
-        cls = type(self)
-        return (
-            cls._get_cache_filename is _GET_CACHE_FILENAME
-            and not self._patched
-            and not _answered_per_call(cls)
-        )
+        return not self._patched and not _names_moved(type(self))
 
     def _settings(self, **changed: t.Any) -> t.Dict[str, t.Any]:
         if _answered_per_call(type(self)):

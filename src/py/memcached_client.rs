@@ -4,7 +4,7 @@
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt};
 
 use jinja_bccache_core::memcached::{self, protocol, Client, Config};
 
@@ -43,9 +43,16 @@ pub(super) fn ttl(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
     let Some(timeout) = timeout.filter(|timeout| !timeout.is_none()) else {
         return Ok(0);
     };
-    let seconds = match timeout.is_instance_of::<PyBool>() {
-        true => None,
-        false => timeout.extract::<f64>().ok(),
+    // int or float, as Jinja's clients take (not bool, nor anything merely convertible)
+    let seconds = if timeout.is_instance_of::<PyBool>() {
+        None
+    } else if timeout.is_instance_of::<PyInt>() {
+        // an int too large for i64 is as out of range as any over the limit
+        Some(timeout.extract::<i64>().map_or(f64::INFINITY, |n| n as f64))
+    } else if timeout.is_instance_of::<PyFloat>() {
+        timeout.extract::<f64>().ok()
+    } else {
+        None
     };
     let Some(seconds) = seconds else {
         return Err(PyTypeError::new_err(format!(

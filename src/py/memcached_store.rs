@@ -145,7 +145,8 @@ impl McStorePy {
         let Some(key) = cache_key(key, self.raise_errors)? else {
             return Ok(Ok(None));
         };
-        let versioned = self.versioned();
+        // versions only for a lookup the layer may answer later: not for a bucket's own body
+        let versioned = lookup.is_some() && self.versioned();
         if let (Some(lookup), true) = (lookup, versioned) {
             if let Some((code, Check::Item(loaded))) = lookup.cached(py) {
                 match py.detach(|| client.inner.version(key)) {
@@ -208,8 +209,9 @@ impl McStorePy {
         Ok(Some(Some((value, None))))
     }
 
-    /// Store `entry` (sealed) under `key`; `remember` puts the code in the layer once the
-    /// server holds it. `timeout` is the cache's, handed to Python clients as Jinja does.
+    /// Store `entry` (sealed) under `key`; `remember` (None: nothing to remember, so no
+    /// version is asked for) puts the code in the layer once the server holds it. `timeout`
+    /// is the cache's, handed to Python clients as Jinja does.
     fn put<'py>(
         &self,
         py: Python<'py>,
@@ -217,7 +219,7 @@ impl McStorePy {
         key: &str,
         entry: &[u8],
         timeout: &Bound<'py, PyAny>,
-        remember: impl FnOnce(Check),
+        remember: Option<&dyn Fn(Check)>,
     ) -> PyResult<()> {
         let counters = self.counters.get();
         let stored = |counters: &Counters| {
@@ -248,7 +250,7 @@ impl McStorePy {
         let Some(key) = cache_key(key, self.raise_errors)? else {
             return Ok(());
         };
-        let versioned = self.versioned();
+        let versioned = remember.is_some() && self.versioned();
         let result = py.detach(|| match versioned {
             true => client.inner.set_versioned(key, entry, self.ttl),
             false => Ok((client.inner.set(key, entry, self.ttl)?, None)),
@@ -258,7 +260,7 @@ impl McStorePy {
             Ok((Stored::TooLarge | Stored::No, _)) => Ok(()),
             Ok((Stored::Yes, version)) => {
                 stored(counters);
-                if let Some(version) = version {
+                if let (Some(version), Some(remember)) = (version, remember) {
                     remember(Check::Item(version));
                 }
                 Ok(())
@@ -436,9 +438,8 @@ impl McStorePy {
         let code = &bucket.getattr(intern!(py, "code"))?;
         let entry = encode_sealed(&self.trust, checksum, code, &bucket_key)?;
         let lookup = self.lookup(&bucket_key, checksum);
-        self.put(py, client, key, &entry, timeout, |check| {
-            lookup.remember(code, entry.len(), check)
-        })
+        let remember = |check| lookup.remember(code, entry.len(), check);
+        self.put(py, client, key, &entry, timeout, Some(&remember))
     }
 
     /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key` and
@@ -453,6 +454,6 @@ impl McStorePy {
         timeout: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let sealed = self.trust.seal(entry.to_vec(), bucket_key);
-        self.put(py, client, key, &sealed, timeout, |_| {})
+        self.put(py, client, key, &sealed, timeout, None)
     }
 }

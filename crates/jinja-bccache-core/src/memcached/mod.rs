@@ -399,10 +399,12 @@ impl Client {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let wire_ttl = protocol::wire_ttl(ttl, unix_now);
-        let set = exp::Set::new(key, value)
+        let mut set = exp::Set::new(key, value)
             .ttl_raw(wire_ttl)
-            .client_flags(flags)
-            .return_cas();
+            .client_flags(flags);
+        if versioned {
+            set = set.return_cas();
+        }
         let (server, (result, token)) = self.run(key, |client| {
             if !versioned {
                 return Ok((client.run(set)?, None));
