@@ -162,38 +162,12 @@ class Signature:
     def of(
         self, env: "Environment", changed: Changes, extended: t.List[str]
     ) -> t.Tuple[t.Any, ...]:
-        """The signature; ``changed`` and ``extended`` as :func:`_fingerprint.changes` and
-        :func:`_fingerprint.extended_attrs` give them (the memo needs them too)."""
+        """The signature, every value named by what it is made of (:meth:`ident`); ``changed``
+        and ``extended`` as :func:`_fingerprint.changes` and :func:`_fingerprint.extended_attrs`
+        give them (the memo needs them too)."""
+        parts, values = self._gathered(env, changed, None, extended)
         ident = self.ident
-        parts: t.List[t.Any] = [ident(type(env)), ident(shared_defaults())]
-        values = list(settings(env))
-        undefined = values[_UNDEFINED]
-        values[_UNDEFINED] = None
-        parts.extend([ident(v) for v in values])
-        self._factory = True
-        try:
-            parts.append(ident(undefined))
-        finally:
-            self._factory = False
-        if not callable(env.autoescape):
-            parts.append(ident(env.autoescape))
-        registries = [
-            (getattr(env, name), defaults, pairs)
-            for (name, defaults), pairs in zip(REGISTRIES, changed)
-        ]
-        for registry, defaults, pairs in registries:
-            # Only what is not Jinja's own entry, in insertion order: building this must stay
-            # much cheaper than compute(), and registries are mostly Jinja's defaults.
-            parts.append(tuple([(k, ident(v)) for k, v in pairs]))
-            if _lost_defaults(registry, defaults, pairs):
-                parts.append(removed_defaults(registry, defaults))
-        for ext in env.extensions.values():
-            state = tuple([(k, ident(v)) for k, v in vars(ext).items() if k != "environment"])
-            parts.append((ident(type(ext)), ext.priority, state))
-        for name in extended:
-            value = getattr(env, name)
-            if not callable(value):
-                parts.append((name, ident(value)))
+        parts.extend([ident(value) for value in values])
         return tuple(parts)
 
     def shallow(
@@ -204,20 +178,34 @@ class Signature:
         extended: t.List[str],
     ) -> t.Tuple[t.Any, ...]:
         """The signature by identity, of the very objects the Environment holds (but small dicts
-        such as the sandbox's operator tables by what they hold, and a factory-made Undefined
-        class by what it is made of): a fraction of what :meth:`of` costs, and enough for
-        Environments built from the same objects. Tried first; an Environment holding other
-        objects made for it (a closure per Environment) needs :meth:`of`.
+        such as the sandbox's operator tables by what they hold): a fraction of what :meth:`of`
+        costs, and enough for Environments built from the same objects, named natively in one
+        call (:func:`shallow_names`). Tried first; an Environment holding other objects made
+        for it (a closure per Environment) needs :meth:`of`.
 
         Unlike :meth:`of`, it also names the filters and tests besides Jinja's own
         (``registries``, from :func:`_fingerprint.changes`; None when they cannot be listed),
         which the fingerprint leaves out: Environments with equal shallow signatures hold the
-        very same ones, and so answer every folding record alike (see _memo.py).
+        very same ones, and so answer every folding record alike (see _memo.py)."""
+        parts, values = self._gathered(env, changed, registries, extended)
+        if registries is None:
+            parts.append("unlisted registries")
+        parts.append(shallow_names(values, self.watched))
+        return ("shallow", *parts)
 
-        The values are gathered into one list, each group after its length so that no two
-        layouts give the same list, and named natively in one call (:func:`shallow_names`)."""
+    def _gathered(
+        self,
+        env: "Environment",
+        changed: Changes,
+        registries: t.Optional[Changes],
+        extended: t.List[str],
+    ) -> t.Tuple[t.List[t.Any], t.List[t.Any]]:
+        """The one walk of the Environment both signatures make: what is named here already
+        (a factory-made Undefined class, by what it is made of; Jinja's entries a registry
+        lost), and the values left for the caller to name, each group after its length so
+        that no two layouts give the same list."""
         state = env.__dict__
-        parts: t.List[t.Any] = ["shallow"]
+        parts: t.List[t.Any] = []
         values = [type(env), shared_defaults(), *settings(env)]
         undefined = values[_UNDEFINED + 2]
         if isinstance(undefined, type) and not pinned(undefined):
@@ -238,11 +226,11 @@ class Signature:
         else:
             values.extend((False, autoescape))
         groups = list(zip(REGISTRIES, changed))
-        if registries is None:
-            parts.append("unlisted registries")
-        else:
+        if registries is not None:
             groups.extend(zip(FILTER_REGISTRIES, registries))
         for (attr, defaults), pairs in groups:
+            # Only what is not Jinja's own entry, in insertion order: building this must stay
+            # much cheaper than compute(), and registries are mostly Jinja's defaults.
             values.append(len(pairs))
             for pair in pairs:
                 values.extend(pair)
@@ -256,8 +244,7 @@ class Signature:
             values.extend((type(ext), ext.priority, len(ext_state)))
             for pair in ext_state:
                 values.extend(pair)
-        parts.append(shallow_names(values, self.watched))
-        return tuple(parts)
+        return parts, values
 
     _composites: t.Dict[type, t.Callable[["Signature", t.Any], t.Any]] = {
         types.FunctionType: _function,
