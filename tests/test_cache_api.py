@@ -161,3 +161,19 @@ def test_method_patched_on_an_instance_is_called(tmp_path):
     cache.load_bytecode = lambda bucket: seen.append(bucket.key)
     bucket = cache.get_bucket(None, "a", None, "src")
     assert seen == [bucket.key]
+
+
+def test_every_public_name_is_documented_at_runtime():
+    """help() shows what the stubs' readers see: the native classes carry their own
+    documentation (a stub's docstrings never reach help())."""
+    undocumented = [
+        name
+        for name in jinja_bccache.__all__
+        if callable(getattr(jinja_bccache, name))
+        and not (getattr(jinja_bccache, name).__doc__ or "").strip()
+    ]
+    assert undocumented == []
+    client = jinja_bccache.MemcachedClient
+    methods = [client.get, client.set, client.stats, client.server_for, client.down_servers]
+    assert all((method.__doc__ or "").strip() for method in methods)
+    assert "rendezvous" in client.__doc__ and "max_value_size" in client.set.__doc__

@@ -216,9 +216,10 @@ def test_invalid_keys_and_prefixes_are_value_errors(memcached_factory):
 @pytest.mark.parametrize("native", [True, False], ids=["native path", "as a Python client"])
 def test_a_write_refused_as_too_large_is_not_counted(memcached_factory, native):
     """stats() counts what was stored: a write the client refuses (over max_value_size)
-    is neither a write nor bytes written, as the client's own counters say."""
+    is neither a write nor bytes written nor a process-local entry, as the client's own
+    counters say."""
     server = memcached_factory()
-    client = MemcachedClient([server.address], max_value_size=1000)
+    client = MemcachedClient([server.address], max_value_size=4000)
 
     class Delegating:  # not the native class: driven as any Python client is
         def get(self, key):
@@ -227,13 +228,25 @@ def test_a_write_refused_as_too_large_is_not_counted(memcached_factory, native):
         def set(self, key, value, timeout=None):
             return client.set(key, value, timeout)
 
+    class Money:  # a folding result no description holds across processes: process-local
+        def __init__(self, v):
+            self.v = v
+
+        def __str__(self):
+            return f"${self.v}"
+
     cache = MemcachedBytecodeCache(client if native else Delegating())
-    env = Environment(loader=DictLoader({"big": "x" * 5000 + "{{ y }}"}), bytecode_cache=cache)
-    assert env.get_template("big").render(y=1).endswith("1")
+    templates = {"big": "x" * 8000 + "{{ 5|money }}", "small": "{{ 6|money }}"}
+    env = Environment(loader=DictLoader(templates), bytecode_cache=cache)
+    env.filters["money"] = Money
+    assert env.get_template("big").render().endswith("$5")
     stats = cache.stats()
-    assert (stats["writes"], stats["bytes_written"]) == (0, 0)
+    assert (stats["writes"], stats["bytes_written"], stats["process_local"]) == (0, 0, 0)
     assert client.stats()["too_large"] == 1 and client.stats()["stored"] == 0
-    assert client.set("small", b"v") is True and client.set("large", b"v" * 2000) is False
+    assert env.get_template("small").render() == "$6"
+    stats = cache.stats()
+    assert (stats["writes"], stats["process_local"]) == (1, 1)
+    assert client.set("small", b"v") is True and client.set("large", b"v" * 5000) is False
 
 
 def test_value_over_the_item_limit_is_skipped(memcached_factory, caplog):

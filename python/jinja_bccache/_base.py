@@ -112,9 +112,8 @@ class BytecodeCache(upstream.BytecodeCache):
             store, local = prepare(bucket, entry_of(environment))
             if not store:
                 return
-            counters = getattr(self, "_counters", None)
-            if counters is not None and local:
-                counters.add("process_local")
+            if local:  # for stats(): the store counts it once it holds the entry
+                bucket._jinja_bccache_local = True  # type: ignore[attr-defined]
         self.dump_bytecode(bucket)
 
 
@@ -124,7 +123,7 @@ _Built = t.TypeVar("_Built")
 class _BuiltAtFirstUse(t.Generic[_Built]):
     """A subclass's own ``__init__`` may set Jinja's attributes without calling ours (legal
     with Jinja, which reads them when used): its store and counters are then built at their
-    first use, from what the instance holds by then. Once built they are in the instance's
+    first use, from what the instance holds by then. Once built it is in the instance's
     ``__dict__``, which this descriptor (not a data descriptor) leaves to be read directly;
     it costs no more than that, unlike a ``__getattr__``, which slows every attribute."""
 
@@ -147,7 +146,8 @@ class _BuiltAtFirstUse(t.Generic[_Built]):
 class StoreBackedCache(BytecodeCache):
     """The caches whose native store (``FsStore``, ``McStore``) is built from some of their
     attributes (``_STORE_SETTINGS``) and answers the whole hit path of :meth:`get_bucket` in
-    one call while nothing it would bypass is replaced.
+    one call while nothing it would bypass is replaced. The store counts what it does, for
+    :meth:`stats`.
 
     Assigning a setting rebuilds the store, validating the new value first so that a bad
     assignment leaves the cache as it was; pickling and copying leave the native parts out
@@ -160,12 +160,13 @@ class StoreBackedCache(BytecodeCache):
     )
     #: Whether a method of _NATIVE_PATH_METHODS is replaced on the instance (a mock, a patch).
     _patched = False
-    #: The native store and its counters, set by _init_store.
+    #: The native store, set by _init_store.
     _store: "_BuiltAtFirstUse[t.Any]" = _BuiltAtFirstUse()
-    _counters: "_BuiltAtFirstUse[native.Counters]" = _BuiltAtFirstUse()
 
     @staticmethod
-    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+    def _build_store(settings: t.Mapping[str, t.Any], previous: t.Any) -> t.Any:
+        """The store for ``settings``, replacing ``previous`` (None at first), whose counters
+        it carries on."""
         raise NotImplementedError
 
     #: The backend's own load_bytecode, which the store's ``get`` stands for.
@@ -223,15 +224,13 @@ class StoreBackedCache(BytecodeCache):
         return {**{name: getattr(self, name, None) for name in unread}, **changed}
 
     def _init_store(self) -> None:
-        counters = native.Counters()
-        store = self._build_store(self._settings(), counters)
-        self.__dict__.update(_counters=counters, _store=store)
+        self.__dict__["_store"] = self._build_store(self._settings(), None)
 
     def __setattr__(self, name: str, value: t.Any) -> None:
         if name in self._STORE_SETTINGS and "_store" in self.__dict__:
             if name == "secret":
                 value = check_secret(value)
-            store = self._build_store(self._settings(**{name: value}), self.__dict__["_counters"])
+            store = self._build_store(self._settings(**{name: value}), self.__dict__["_store"])
             super().__setattr__("_store", store)
         super().__setattr__(name, value)
         if name in self._NATIVE_PATH_METHODS:
@@ -249,7 +248,7 @@ class StoreBackedCache(BytecodeCache):
 
     def __getstate__(self) -> t.Dict[str, t.Any]:
         state = self.__dict__.copy()
-        del state["_store"], state["_counters"]
+        del state["_store"]
         return state
 
     def __setstate__(self, state: t.Dict[str, t.Any]) -> None:

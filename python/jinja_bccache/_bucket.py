@@ -28,6 +28,8 @@ class Bucket(upstream.Bucket):
     #: The (name, filename, source) the bucket was handed out for, set by the caches'
     #: get_bucket in case the code stored into it has to be compiled again to be recorded.
     _jinja_bccache_source: t.Tuple[str, t.Optional[str], str]
+    #: Set by set_bucket when only this process can use the code: the store counts it.
+    _jinja_bccache_local = False
 
     def __init__(self, environment: "Environment", key: str, checksum: str) -> None:
         self.environment = environment
@@ -74,10 +76,3 @@ class Bucket(upstream.Bucket):
 #: entries to the native code directly instead of calling them.
 PLAIN_LOADERS = (Bucket.load_bytecode, upstream.Bucket.load_bytecode)
 PLAIN_WRITERS = (Bucket.write_bytecode, upstream.Bucket.write_bytecode)
-
-
-def sealable_entry(bucket: upstream.Bucket) -> bytes:
-    """A bucket's entry before sealing, through its own methods when it overrides them."""
-    if type(bucket).write_bytecode in PLAIN_WRITERS:
-        return native.entry_dump(bucket.checksum, code_to_write(bucket))
-    return bucket.bytecode_to_string()

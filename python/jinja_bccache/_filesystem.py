@@ -3,10 +3,9 @@ import os
 import stat
 import tempfile
 import typing as t
-from io import BytesIO
 
 from ._base import StoreBackedCache, accepts_plain
-from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, code_to_write, sealable_entry
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS
 from ._startup import native, upstream
 
 if t.TYPE_CHECKING:
@@ -45,8 +44,8 @@ class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache
     pattern: str = _PER_INSTANCE
 
     @staticmethod
-    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
-        return _make_store(settings, counters)
+    def _build_store(settings: t.Mapping[str, t.Any], previous: t.Any) -> t.Any:
+        return _make_store(settings, previous)
 
     def __init__(
         self,
@@ -84,7 +83,7 @@ class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache
         if not _answered_per_call(type(self)):
             return self._store
         current = {"directory": self.directory, "pattern": self.pattern}
-        return self._build_store(StoreBackedCache._settings(self, **current), self._counters)
+        return self._build_store(StoreBackedCache._settings(self, **current), self._store)
 
     def _get_default_cache_dir(self) -> str:
         tmpdir = tempfile.gettempdir()
@@ -117,20 +116,16 @@ class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache
 
     def load_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).load_bytecode in PLAIN_LOADERS and self._native_filenames():
-            bucket.code = self._store.load(bucket.key, bucket.checksum)
-            return
-        body = self._store.read_path(self._get_cache_filename(bucket), bucket.key)
-        if body is not None:
-            bucket.load_bytecode(BytesIO(body))
-        self._counters.add("hits" if bucket.code is not None else "misses")
+            self._store.load(bucket)
+        else:
+            self._store.load_path(bucket, self._get_cache_filename(bucket))
 
     def dump_bytecode(self, bucket: upstream.Bucket) -> None:
         if type(bucket).write_bytecode in PLAIN_WRITERS and self._native_filenames():
-            self._store.dump(bucket.key, bucket.checksum, code_to_write(bucket))
-            return
-        self._store.write_path(
-            self._get_cache_filename(bucket), bucket.key, sealable_entry(bucket)
-        )
+            self._store.dump(bucket)
+        else:
+            path = self._get_cache_filename(bucket)
+            self._store.write_path(bucket, path, bucket.bytecode_to_string())
 
     def clear(self) -> None:
         self._store_now().clear()
@@ -163,7 +158,7 @@ class FileSystemBytecodeCache(StoreBackedCache, upstream.FileSystemBytecodeCache
         ``bytes_read``, ``bytes_written``, and ``process_local``: entries written that only this
         process can use (see docs/isolation.md). An entry that has variants counts a read of
         each variant looked at."""
-        return self._counters.snapshot()
+        return self._store.stats()  # type: ignore[no-any-return]
 
 
 _GET_CACHE_FILENAME = FileSystemBytecodeCache._get_cache_filename
@@ -188,7 +183,7 @@ def _answered_per_call(cls: type) -> bool:
     return cls.directory is not _PER_INSTANCE or cls.pattern is not _PER_INSTANCE  # type: ignore[attr-defined]
 
 
-def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+def _make_store(settings: t.Mapping[str, t.Any], previous: t.Any) -> t.Any:
     directory, pattern = settings["directory"], settings["pattern"]
     for name, value in settings.items():
         if value is _PER_INSTANCE:  # a subclass's __init__ that never set it, as Jinja says
@@ -207,7 +202,7 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
             "secret": settings["secret"],
             "accept_plain": accepts_plain(settings),
         },
-        counters,
+        previous,
     )
 
 

@@ -1,7 +1,7 @@
 import typing as t
 
 from ._base import StoreBackedCache, accepts_plain
-from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS, sealable_entry
+from ._bucket import PLAIN_LOADERS, PLAIN_WRITERS
 from ._native import MemcachedClient, MemcachedError
 from ._startup import native, upstream
 
@@ -39,8 +39,8 @@ class MemcachedBytecodeCache(StoreBackedCache, upstream.MemcachedBytecodeCache):
     )
 
     @staticmethod
-    def _build_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
-        return _make_store(settings, counters)
+    def _build_store(settings: t.Mapping[str, t.Any], previous: t.Any) -> t.Any:
+        return _make_store(settings, previous)
 
     def __init__(
         self,
@@ -67,25 +67,19 @@ class MemcachedBytecodeCache(StoreBackedCache, upstream.MemcachedBytecodeCache):
     def load_bytecode(self, bucket: upstream.Bucket) -> None:
         key = self.prefix + bucket.key
         if type(bucket).load_bytecode in PLAIN_LOADERS:
-            answered, code = self._store.load(self.client, key, bucket.key, bucket.checksum)
-            # After a swallowed failure the bucket is left alone, as with Jinja.
-            if answered:
-                bucket.code = code
-            return
-        answered, body = self._store.load_body(self.client, key, bucket.key)
-        if answered:
+            self._store.load(self.client, key, bucket)
+        else:
             # A miss or a refused entry is handed on as None (read as empty), as Jinja hands
             # a miss on: a bucket whose load_bytecode is replaced sees both calls Jinja makes.
-            bucket.bytecode_from_string(body)
-            self._counters.add("hits" if bucket.code is not None else "misses")
+            self._store.load_body(self.client, key, bucket)
 
     def dump_bytecode(self, bucket: upstream.Bucket) -> None:
         key = self.prefix + bucket.key
-        if type(bucket).write_bytecode in PLAIN_WRITERS and bucket.code is not None:
+        if type(bucket).write_bytecode in PLAIN_WRITERS:
             self._store.dump(self.client, key, bucket, self.timeout)
         else:
-            entry = sealable_entry(bucket)
-            self._store.dump_body(self.client, key, bucket.key, entry, self.timeout)
+            entry = bucket.bytecode_to_string()
+            self._store.dump_body(self.client, key, bucket, entry, self.timeout)
 
     def stats(self) -> t.Dict[str, int]:
         """What this cache object has done since it was created: ``hits`` (of which
@@ -95,13 +89,13 @@ class MemcachedBytecodeCache(StoreBackedCache, upstream.MemcachedBytecodeCache):
         entries written that only this process can use (see docs/isolation.md). An entry that
         has variants counts a read of each variant looked at. A :class:`MemcachedClient` has
         its own, per server: ``client.stats()``."""
-        return self._counters.snapshot()
+        return self._store.stats()  # type: ignore[no-any-return]
 
 
 MemcachedBytecodeCache._native_load = MemcachedBytecodeCache.load_bytecode
 
 
-def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
+def _make_store(settings: t.Mapping[str, t.Any], previous: t.Any) -> t.Any:
     """The native store for these settings; TypeError / ValueError for a prefix or timeout
     the native client could never send."""
     return native.McStore(
@@ -113,5 +107,5 @@ def _make_store(settings: t.Mapping[str, t.Any], counters: t.Any) -> t.Any:
             "secret": settings["secret"],
             "accept_plain": accepts_plain(settings),
         },
-        counters,
+        previous,
     )

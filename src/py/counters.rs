@@ -1,49 +1,33 @@
-//! `Counters`: a cache object's counters (`jinja_bccache_core::counters`), shared by the
-//! stores that replace one another when the cache's settings change.
+//! A cache object's counters (`jinja_bccache_core::counters`) as its stores keep them: one
+//! set per cache, handed on to each store that replaces the last when a setting changes, and
+//! reported by `cache.stats()`.
 
-use std::ops::Deref;
+use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 pub use jinja_bccache_core::counters::Counters;
 
-#[pyclass(frozen, name = "Counters", module = "jinja_bccache._native")]
-#[derive(Default)]
-pub struct CountersPy(Counters);
-
-impl Deref for CountersPy {
-    type Target = Counters;
-
-    fn deref(&self) -> &Counters {
-        &self.0
-    }
+/// The counters of a new store: those of the store it replaces, or a new set.
+pub fn carried(previous: Option<&Arc<Counters>>) -> Arc<Counters> {
+    previous.cloned().unwrap_or_default()
 }
 
-#[pymethods]
-impl CountersPy {
-    #[new]
-    fn new() -> Self {
-        CountersPy::default()
+/// `stats()`: every counter by name.
+pub fn stats<'py>(py: Python<'py>, counters: &Counters) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (name, value) in counters.snapshot() {
+        out.set_item(name, value)?;
     }
+    Ok(out)
+}
 
-    /// Add `n` to the counter `name` (for the cache paths that run in Python).
-    #[pyo3(signature = (name, n=1))]
-    fn add(&self, name: &str, n: u64) -> PyResult<()> {
-        let counter = self
-            .named(name)
-            .ok_or_else(|| PyValueError::new_err(format!("no counter named {name:?}")))?;
-        Counters::bump(counter, n);
-        Ok(())
-    }
-
-    /// A snapshot as a dict.
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        for (name, value) in self.0.snapshot() {
-            out.set_item(name, value)?;
-        }
-        Ok(out)
+/// Whether `set_bucket` marked the bucket's code as usable by this process only.
+pub fn is_local(bucket: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match bucket.getattr_opt(intern!(bucket.py(), "_jinja_bccache_local"))? {
+        Some(flag) => flag.is_truthy(),
+        None => Ok(false),
     }
 }

@@ -2,16 +2,18 @@
 //! finds, reads, writes and clears entries. Files are touched with the GIL released.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
 use super::codec::encode_parts;
-use super::counters::{Counters, CountersPy};
+use super::counters::{self, Counters};
 use super::layer::{self, Check, Scope};
-use super::loading::{found, locate, Found, Lookup};
+use super::loading::{found, hand_on, locate, Found, Lookup};
 use super::sealing::Trust;
 use crate::error::{raise, OrRaise};
 use jinja_bccache_core::keys::FilePattern;
@@ -23,7 +25,7 @@ pub struct FsStorePy {
     pattern: FilePattern,
     trust: Trust,
     /// Shared with the stores that replace this one when the cache's settings change.
-    counters: Py<CountersPy>,
+    counters: Arc<Counters>,
     /// This store's part of the in-process layer.
     scope: Scope,
 }
@@ -56,7 +58,7 @@ impl FsStorePy {
             key,
             checksum,
             trust: &self.trust,
-            counters: self.counters.get(),
+            counters: &self.counters,
             scope: Some(self.scope),
         }
     }
@@ -85,24 +87,23 @@ impl FsStorePy {
         lookup.decode_entry(py, entry, &path.display())
     }
 
-    /// Write an entry; the stamp of the file now in place, unless a concurrent `clear()` took
-    /// it away.
+    /// Write an entry (`local`: usable by this process only, for the counters); the stamp of
+    /// the file now in place, unless a concurrent `clear()` took it away.
     fn write(
         &self,
         py: Python<'_>,
         path: &Path,
         parts: &[&[u8]],
+        local: bool,
     ) -> PyResult<Option<fs::FileStamp>> {
-        let counters = self.counters.get();
         match py.detach(|| fs::write_entry(path, parts)) {
             Ok(stamp) => {
-                Counters::bump(&counters.writes, 1);
-                let len: usize = parts.iter().map(|part| part.len()).sum();
-                Counters::bump(&counters.bytes_written, len as u64);
+                self.counters
+                    .stored(parts.iter().map(|part| part.len()).sum(), local);
                 Ok(stamp)
             }
             Err(err) => {
-                Counters::bump(&counters.errors, 1);
+                Counters::bump(&self.counters.errors, 1);
                 Err(raise(err))
             }
         }
@@ -133,10 +134,10 @@ struct Settings {
 impl FsStorePy {
     /// `settings`: `directory`, `pattern`, `secret` and `accept_plain` (whether entries
     /// without a trailer, stock Jinja's, are read: only while sharing Jinja's keys).
-    /// `counters` outlive the store: a cache shares them with the stores that replace this
-    /// one when its settings change.
+    /// `previous`: the store this one replaces when a setting changes, whose counters go on.
     #[new]
-    fn new(settings: Settings, counters: Py<CountersPy>) -> PyResult<Self> {
+    #[pyo3(signature = (settings, previous=None))]
+    fn new(settings: Settings, previous: Option<&Bound<'_, Self>>) -> PyResult<Self> {
         let Settings {
             directory,
             pattern,
@@ -161,7 +162,7 @@ impl FsStorePy {
             dir: directory,
             pattern: parsed,
             trust,
-            counters,
+            counters: counters::carried(previous.map(|store| &store.get().counters)),
             scope,
         })
     }
@@ -189,58 +190,77 @@ impl FsStorePy {
         Ok(found(key, checksum, code, verdicts))
     }
 
-    /// The code stored under `key` if its checksum matches, else None.
-    fn load<'py>(
-        &self,
-        py: Python<'py>,
-        key: &str,
-        checksum: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.load_from(py, &self.path(key), key, checksum)
+    /// `load_bytecode`: the bucket's code from its entry if the checksum matches, else None.
+    fn load(&self, py: Python<'_>, bucket: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let checksum = bucket.getattr(intern!(py, "checksum"))?;
+        let code = self.load_from(py, &self.path(&key), &key, &checksum)?;
+        bucket.setattr(intern!(py, "code"), code)
     }
 
-    /// Store `code` under `key`, atomically.
-    fn dump(
-        &self,
-        py: Python<'_>,
-        key: &str,
-        checksum: &Bound<'_, PyAny>,
-        code: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    /// `dump_bytecode`: the bucket's code stored under its key, atomically.
+    fn dump(&self, py: Python<'_>, bucket: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let checksum = &bucket.getattr(intern!(py, "checksum"))?;
+        let code = &bucket.getattr(intern!(py, "code"))?;
+        if code.is_none() {
+            return Err(PyTypeError::new_err("can't write empty bucket")); // Jinja's error
+        }
         let entry = encode_parts(checksum, code)?;
         let [header, payload] = entry.parts();
-        let trailer = self.trust.trailer(&[header, payload], key);
-        if let Some(stamp) = self.write(py, &self.path(key), &[header, payload, &trailer])? {
-            self.lookup(key, checksum).remember(
-                code,
-                entry.len() + trailer.len(),
-                Check::File(stamp),
-            );
+        let trailer = self.trust.trailer(&[header, payload], &key);
+        let parts = [header, payload, &trailer[..]];
+        let local = counters::is_local(bucket)?;
+        if let Some(stamp) = self.write(py, &self.path(&key), &parts, local)? {
+            let weight = entry.len() + trailer.len();
+            self.lookup(&key, checksum)
+                .remember(code, weight, Check::File(stamp));
         }
         Ok(())
     }
 
-    /// For subclasses that name their files themselves: the verified body of the entry at
-    /// `path` (bytes, without its trailer), or None. Hits and misses are counted by the caller.
-    fn read_path<'py>(
-        &self,
-        py: Python<'py>,
-        path: PathBuf,
-        key: &str,
-    ) -> Option<Bound<'py, PyBytes>> {
-        let entry = read_or_miss(py, &path, self.counters.get())?.data;
-        Counters::bump(&self.counters.get().bytes_read, entry.len() as u64);
-        let opened = self.trust.open_logged(&entry, key, &path.display());
-        if opened.is_none() {
-            Counters::bump(&self.counters.get().rejected, 1);
-        }
-        opened.map(|opened| PyBytes::new(py, opened.body()))
+    /// For a subclass that names its files itself, or a bucket that reads its own entry: the
+    /// verified body of the entry at `path` handed to `bucket.load_bytecode` (as a file).
+    fn load_path(&self, py: Python<'_>, bucket: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
+        let entry = read_or_miss(py, &path, &self.counters);
+        let entry = entry.as_ref().map(|entry| &entry.data[..]);
+        hand_on(
+            py,
+            &self.trust,
+            &self.counters,
+            bucket,
+            entry,
+            &path.display(),
+            |body| {
+                let Some(body) = body else { return Ok(()) }; // as Jinja: no file, no call
+                let file = py
+                    .import(intern!(py, "io"))?
+                    .call_method1("BytesIO", (body,))?;
+                bucket.call_method1(intern!(py, "load_bytecode"), (file,))?;
+                Ok(())
+            },
+        )
     }
 
-    /// For subclasses that name their files themselves: seal `entry` and write it to `path`.
-    fn write_path(&self, py: Python<'_>, path: PathBuf, key: &str, entry: Vec<u8>) -> PyResult<()> {
-        let trailer = self.trust.trailer(&[&entry], key);
-        self.write(py, &path, &[&entry, &trailer]).map(|_| ())
+    /// For a subclass that names its files itself, or a bucket that frames its own entry:
+    /// `entry`, the bucket's, sealed and written to `path`.
+    fn write_path(
+        &self,
+        py: Python<'_>,
+        bucket: &Bound<'_, PyAny>,
+        path: PathBuf,
+        entry: Vec<u8>,
+    ) -> PyResult<()> {
+        let key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let trailer = self.trust.trailer(&[&entry], &key);
+        let local = counters::is_local(bucket)?;
+        self.write(py, &path, &[&entry, &trailer], local)
+            .map(|_| ())
+    }
+
+    /// What this cache object has done since it was created (`cache.stats()`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        counters::stats(py, &self.counters)
     }
 
     /// Remove this pattern's entries; returns how many.

@@ -4,8 +4,9 @@
 
 use std::borrow::Cow;
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::args::{key_of, utf8};
 use super::counters::Counters;
@@ -155,4 +156,30 @@ impl<'py> Lookup<'_, 'py> {
             layer::put(scope, code, self.key, &text, weight, check);
         }
     }
+}
+
+/// For a bucket whose class reads its own entry: the entry's verified body (None: nothing
+/// there, or refused) is handed to `give`, which calls the bucket's own method, and the load
+/// is counted by what that left in the bucket. `place` names the entry in the log.
+pub fn hand_on<'py>(
+    py: Python<'py>,
+    trust: &Trust,
+    counters: &Counters,
+    bucket: &Bound<'py, PyAny>,
+    entry: Option<&[u8]>,
+    place: &dyn std::fmt::Display,
+    give: impl FnOnce(Option<Bound<'py, PyBytes>>) -> PyResult<()>,
+) -> PyResult<()> {
+    let key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+    let body = entry.and_then(|entry| {
+        Counters::bump(&counters.bytes_read, entry.len() as u64);
+        let opened = trust.open_logged(entry, &key, place);
+        if opened.is_none() {
+            Counters::bump(&counters.rejected, 1);
+        }
+        opened.map(|opened| PyBytes::new(py, opened.body()))
+    });
+    give(body)?;
+    counters.loaded(!bucket.getattr(intern!(py, "code"))?.is_none());
+    Ok(())
 }

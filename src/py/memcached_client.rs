@@ -79,6 +79,16 @@ pub(super) fn check_prefix(prefix: &Bound<'_, PyAny>) -> PyResult<String> {
 
 const DEFAULTS: fn() -> Config = Config::default;
 
+/// A memcached client in Rust, for :class:`jinja_bccache.MemcachedBytecodeCache` (which
+/// talks to it natively) or any code using Jinja's client interface.
+///
+/// ``servers`` are ``"host:port"`` strings; keys are spread over them by rendezvous hashing,
+/// the same way as pymemcache's ``HashClient``. A server that fails is skipped for
+/// ``retry_interval`` seconds (its keys go to the next server in their preference order),
+/// then probed by one request. Timeouts are in seconds. Values (after compression) over
+/// ``max_value_size`` bytes are not stored. ``compress_threshold`` (bytes, off by default)
+/// zlib-compresses values at least that large, flagged so pymemcache's ``CompressedSerde``
+/// and python-memcached read them. Safe to share between threads and across ``fork()``.
 #[pyclass(frozen, name = "MemcachedClient", module = "jinja_bccache")]
 pub struct MemcachedClientPy {
     pub(super) inner: Client,
@@ -120,18 +130,18 @@ impl MemcachedClientPy {
         Ok(MemcachedClientPy { inner })
     }
 
-    /// The value stored under `key`, or None.
+    /// The value stored under ``key``, or ``None``; :class:`MemcachedError` on failure.
     fn get<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let key = checked(key)?;
         let value = py.detach(|| self.inner.get(key)).or_raise()?;
         Ok(value.map(|value| PyBytes::new(py, &value)))
     }
 
-    /// Store `value` under `key`. A value over `max_value_size` is skipped (counted, logged):
-    /// it is a property of the template, not a failure, so it never raises.
+    /// Store ``value`` for ``timeout`` seconds (``None`` or 0: no expiry; over 30 days is
+    /// sent as an absolute time): whether it was stored, as pymemcache's and redis-py's
+    /// ``set`` answer. A value over ``max_value_size`` is not stored (``False``, counted and
+    /// logged): a property of the template, not a failure. :class:`MemcachedError` on failure.
     #[pyo3(signature = (key, value, timeout = None))]
-    /// Whether the value was stored (pymemcache's and redis-py's `set` answer the same):
-    /// `False` when it is over `max_value_size`.
     fn set(
         &self,
         py: Python<'_>,
@@ -145,6 +155,7 @@ impl MemcachedClientPy {
         Ok(stored == memcached::Stored::Yes)
     }
 
+    /// Counters: requests, hits, misses, errors, timeouts, failovers, skipped writes...
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
         for (name, value) in self.inner.stats().snapshot() {
@@ -153,17 +164,18 @@ impl MemcachedClientPy {
         Ok(dict)
     }
 
+    /// The servers, as given.
     #[getter]
     fn servers(&self) -> Vec<String> {
         self.inner.servers().to_vec()
     }
 
-    /// The server `key` lives on while every server is up (pymemcache's HashClient agrees).
+    /// The server ``key`` lives on while all are up (the same as pymemcache's HashClient).
     fn server_for(&self, key: &str) -> String {
         self.inner.server_for(key).to_owned()
     }
 
-    /// The servers skipped right now after a failure.
+    /// The servers currently skipped after a failure.
     fn down_servers(&self) -> Vec<String> {
         self.inner.down().into_iter().map(str::to_owned).collect()
     }

@@ -10,14 +10,16 @@
 //! expired, restarted, the server down) is the server's own answer. Python clients have only
 //! `get` and `set`, which cannot tell that an item is unchanged, so they never use the layer.
 
-use pyo3::exceptions::PyException;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 
-use super::counters::{Counters, CountersPy};
+use super::counters::{self, Counters};
 use super::layer::{self, Check, Scope};
-use super::loading::{found, locate, Found, Lookup};
+use super::loading::{found, hand_on, locate, Found, Lookup};
 use super::memcached_client::{cache_key, check_prefix, ttl, MemcachedClientPy};
 use super::sealing::{encode_sealed, Trust};
 use crate::error::raise_failure;
@@ -32,7 +34,7 @@ pub struct McStorePy {
     raise_errors: bool,
     /// What the native client sends as the entry's TTL (0: none).
     ttl: u64,
-    counters: Py<CountersPy>,
+    counters: Arc<Counters>,
     /// Swallowed failures of Python clients, logged at most once per interval per operation.
     get_log: RateLimit,
     set_log: RateLimit,
@@ -80,7 +82,7 @@ impl McStorePy {
             key: bucket_key,
             checksum,
             trust: &self.trust,
-            counters: self.counters.get(),
+            counters: &self.counters,
             scope: self.scope,
         }
     }
@@ -99,10 +101,9 @@ impl McStorePy {
                 return Err(failure.into_error());
             }
         }
-        let counters = self.counters.get();
-        Counters::bump(&counters.errors, 1);
+        Counters::bump(&self.counters.errors, 1);
         if miss {
-            Counters::bump(&counters.misses, 1);
+            Counters::bump(&self.counters.misses, 1);
         }
         if self.raise_errors {
             return Err(failure.into_error());
@@ -209,23 +210,44 @@ impl McStorePy {
         Ok(Some(Some((value, None))))
     }
 
-    /// Store `entry` (sealed) under `key`; `remember` (None: nothing to remember, so no
-    /// version is asked for) puts the code in the layer once the server holds it. `timeout`
-    /// is the cache's, handed to Python clients as Jinja does.
+    /// The code stored under `key` (the memcached key) for `bucket_key` and `checksum`, and
+    /// whether the store answered (False after a failure that was swallowed).
+    fn load_code<'py>(
+        &self,
+        py: Python<'py>,
+        client: &Bound<'py, PyAny>,
+        key: &str,
+        bucket_key: &str,
+        checksum: &Bound<'py, PyAny>,
+    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
+        let lookup = self.lookup(bucket_key, checksum);
+        let fetched = match self.fetch(py, &client_of(client), key, Some(&lookup))? {
+            Err(code) => return Ok((true, Some(code))),
+            Ok(fetched) => fetched,
+        };
+        let Some(found) = fetched else {
+            return Ok((false, None));
+        };
+        let entry = found.as_ref().map(|(value, check)| (value.bytes(), *check));
+        Ok((true, lookup.decode_entry(py, entry, &key)?))
+    }
+
+    /// Store `entry` (sealed) under `key` for `bucket`; `remember` (None: nothing to
+    /// remember, so no version is asked for) puts the code in the layer once the server holds
+    /// it. `timeout` is the cache's, handed to Python clients as Jinja does.
+    #[allow(clippy::too_many_arguments)] // dump_bytecode's arguments, and the layer's part
     fn put<'py>(
         &self,
         py: Python<'py>,
         client: &Bound<'py, PyAny>,
         key: &str,
+        bucket: &Bound<'py, PyAny>,
         entry: &[u8],
         timeout: &Bound<'py, PyAny>,
         remember: Option<&dyn Fn(Check)>,
     ) -> PyResult<()> {
-        let counters = self.counters.get();
-        let stored = |counters: &Counters| {
-            Counters::bump(&counters.writes, 1);
-            Counters::bump(&counters.bytes_written, entry.len() as u64);
-        };
+        let local = counters::is_local(bucket)?;
+        let stored = || self.counters.stored(entry.len(), local);
         let client = match client_of(client) {
             Client::Native(client) => client,
             Client::Python(client) => {
@@ -239,7 +261,7 @@ impl McStorePy {
                     // Clients that say (pymemcache, redis-py, the native one) answer False
                     // for a value they did not store; Django's caches answer None.
                     Ok(answer) if answer.is(&*PyBool::new(py, false)) => {}
-                    Ok(_) => stored(counters),
+                    Ok(_) => stored(),
                     Err(error) => {
                         self.failed::<()>(py, Failed::Python(error, "set", key.into()), false)?;
                     }
@@ -259,7 +281,7 @@ impl McStorePy {
             // refused by the client (over max_value_size) or declined: nothing was stored
             Ok((Stored::TooLarge | Stored::No, _)) => Ok(()),
             Ok((Stored::Yes, version)) => {
-                stored(counters);
+                stored();
                 if let (Some(version), Some(remember)) = (version, remember) {
                     remember(Check::Item(version));
                 }
@@ -310,9 +332,11 @@ impl McStorePy {
     /// (whether entries without a trailer, stock Jinja's, are read) and `raise_errors`.
     /// With the native client, the prefix and timeout are checked here, so that a value that
     /// could never work is reported when it is set and never out of `get_template`; Python
-    /// clients get them as Jinja gives them. `counters` outlive the store, as with `FsStore`.
+    /// clients get them as Jinja gives them. `previous`: the store this one replaces, whose
+    /// counters go on.
     #[new]
-    fn new(settings: Settings<'_>, counters: Py<CountersPy>) -> PyResult<Self> {
+    #[pyo3(signature = (settings, previous=None))]
+    fn new(settings: Settings<'_>, previous: Option<&Bound<'_, Self>>) -> PyResult<Self> {
         let Settings {
             client,
             prefix,
@@ -344,7 +368,7 @@ impl McStorePy {
             trust,
             raise_errors,
             ttl,
-            counters,
+            counters: counters::carried(previous.map(|store| &store.get().counters)),
             get_log: RateLimit::default(),
             set_log: RateLimit::default(),
         })
@@ -369,62 +393,57 @@ impl McStorePy {
         let client = cache.getattr(intern!(py, "client"))?;
         let prefix = cache.getattr(intern!(py, "prefix"))?;
         let key = format!("{}{bucket_key}", prefix.cast::<PyString>()?.to_cow()?);
-        let (_, code) = self.load(py, &client, &key, &bucket_key, checksum.as_any())?;
+        let (_, code) = self.load_code(py, &client, &key, &bucket_key, checksum.as_any())?;
         Ok(found(bucket_key, checksum, code, verdicts))
     }
 
-    /// `load_bytecode`: the code stored under `key` (the memcached key) for the bucket's
-    /// `bucket_key` and `checksum`. Returns `(answered, code)`; `answered` is False after a
-    /// failure that was swallowed, so the caller can leave the bucket alone.
-    fn load<'py>(
+    /// `load_bytecode`: the bucket's code from the item under `key` (the memcached key); the
+    /// bucket is left alone after a failure that was swallowed, as Jinja leaves it.
+    fn load(
         &self,
-        py: Python<'py>,
-        client: &Bound<'py, PyAny>,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
         key: &str,
-        bucket_key: &str,
-        checksum: &Bound<'py, PyAny>,
-    ) -> PyResult<(bool, Option<Bound<'py, PyAny>>)> {
-        let lookup = self.lookup(bucket_key, checksum);
-        let fetched = match self.fetch(py, &client_of(client), key, Some(&lookup))? {
-            Err(code) => return Ok((true, Some(code))),
-            Ok(fetched) => fetched,
-        };
-        let Some(found) = fetched else {
-            return Ok((false, None));
-        };
-        let entry = found.as_ref().map(|(value, check)| (value.bytes(), *check));
-        Ok((true, lookup.decode_entry(py, entry, &key)?))
-    }
-
-    /// For buckets whose subclass reads its own entry: `(answered, body)`, the verified body
-    /// of the entry under `key` without its trailer, or None (nothing there, or refused).
-    /// Hits and misses are counted by the caller, which knows what the bucket made of it.
-    fn load_body<'py>(
-        &self,
-        py: Python<'py>,
-        client: &Bound<'py, PyAny>,
-        key: &str,
-        bucket_key: &str,
-    ) -> PyResult<(bool, Option<Bound<'py, PyBytes>>)> {
-        let Ok(Some(found)) = self.fetch(py, &client_of(client), key, None)? else {
-            return Ok((false, None));
-        };
-        let Some((value, _)) = found else {
-            return Ok((true, None));
-        };
-        let counters = self.counters.get();
-        let value = value.bytes();
-        Counters::bump(&counters.bytes_read, value.len() as u64);
-        let opened = self.trust.open_logged(value, bucket_key, &key);
-        if opened.is_none() {
-            Counters::bump(&counters.rejected, 1);
+        bucket: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let bucket_key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let checksum = bucket.getattr(intern!(py, "checksum"))?;
+        if let (true, code) = self.load_code(py, client, key, &bucket_key, &checksum)? {
+            bucket.setattr(intern!(py, "code"), code)?;
         }
-        Ok((true, opened.map(|opened| PyBytes::new(py, opened.body()))))
+        Ok(())
     }
 
-    /// `dump_bytecode` of `bucket` (its key, checksum and code) under `key`: framed and
-    /// sealed, stored, and remembered in the layer with the item's version once the server
-    /// has it.
+    /// For a bucket that reads its own entry: the verified body of the item under `key`, or
+    /// None (nothing there, or refused), handed to `bucket.bytecode_from_string` as Jinja
+    /// hands on what its client answers; not called after a failure that was swallowed.
+    fn load_body(
+        &self,
+        py: Python<'_>,
+        client: &Bound<'_, PyAny>,
+        key: &str,
+        bucket: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let Ok(Some(found)) = self.fetch(py, &client_of(client), key, None)? else {
+            return Ok(());
+        };
+        let entry = found.as_ref().map(|(value, _)| value.bytes());
+        hand_on(
+            py,
+            &self.trust,
+            &self.counters,
+            bucket,
+            entry,
+            &key,
+            |body| {
+                bucket.call_method1(intern!(py, "bytecode_from_string"), (body,))?;
+                Ok(())
+            },
+        )
+    }
+
+    /// `dump_bytecode`: the bucket's code framed, sealed and stored under `key`, and
+    /// remembered in the layer with the item's version once the server has it.
     fn dump(
         &self,
         py: Python<'_>,
@@ -436,24 +455,33 @@ impl McStorePy {
         let bucket_key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
         let checksum = &bucket.getattr(intern!(py, "checksum"))?;
         let code = &bucket.getattr(intern!(py, "code"))?;
+        if code.is_none() {
+            return Err(PyTypeError::new_err("can't write empty bucket")); // Jinja's error
+        }
         let entry = encode_sealed(&self.trust, checksum, code, &bucket_key)?;
         let lookup = self.lookup(&bucket_key, checksum);
         let remember = |check| lookup.remember(code, entry.len(), check);
-        self.put(py, client, key, &entry, timeout, Some(&remember))
+        self.put(py, client, key, bucket, &entry, timeout, Some(&remember))
     }
 
-    /// For buckets whose subclass frames its own entry: `entry` sealed for `bucket_key` and
-    /// stored under `key`.
+    /// For a bucket that frames its own entry: `entry`, the bucket's, sealed and stored under
+    /// `key`.
     fn dump_body(
         &self,
         py: Python<'_>,
         client: &Bound<'_, PyAny>,
         key: &str,
-        bucket_key: &str,
+        bucket: &Bound<'_, PyAny>,
         entry: &[u8],
         timeout: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let sealed = self.trust.seal(entry.to_vec(), bucket_key);
-        self.put(py, client, key, &sealed, timeout, None)
+        let bucket_key: String = bucket.getattr(intern!(py, "key"))?.extract()?;
+        let sealed = self.trust.seal(entry.to_vec(), &bucket_key);
+        self.put(py, client, key, bucket, &sealed, timeout, None)
+    }
+
+    /// What this cache object has done since it was created (`cache.stats()`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        counters::stats(py, &self.counters)
     }
 }

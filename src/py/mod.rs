@@ -33,7 +33,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "MemcachedError",
         m.py().get_type::<memcached_client::MemcachedError>(),
     )?;
-    m.add_class::<counters::CountersPy>()?;
     m.add_function(wrap_pyfunction!(layer::set_memory_cache, m)?)?;
     m.add_function(wrap_pyfunction!(layer::memory_cache_info, m)?)?;
     m.add_function(wrap_pyfunction!(layer::forget_all, m)?)?;

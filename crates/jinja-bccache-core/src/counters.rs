@@ -37,13 +37,19 @@ impl Counters {
         ]
     }
 
-    /// The counter named `name`.
-    pub fn named(&self, name: &str) -> Option<&AtomicU64> {
-        let (_, counter) = self
-            .fields()
-            .into_iter()
-            .find(|(field, _)| *field == name)?;
-        Some(counter)
+    /// A load through a bucket's own method: a hit if it left code in the bucket.
+    pub fn loaded(&self, hit: bool) {
+        Counters::bump(if hit { &self.hits } else { &self.misses }, 1);
+    }
+
+    /// An entry of `bytes` bytes the store now holds; `local` when only this process can use
+    /// it. A write that was refused or failed is not one.
+    pub fn stored(&self, bytes: usize, local: bool) {
+        Counters::bump(&self.writes, 1);
+        Counters::bump(&self.bytes_written, bytes as u64);
+        if local {
+            Counters::bump(&self.process_local, 1);
+        }
     }
 
     pub fn bump(counter: &AtomicU64, n: u64) {
@@ -64,15 +70,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counted_by_field_and_by_name() {
+    fn counted_and_reported_by_name() {
         let counters = Counters::default();
-        Counters::bump(&counters.hits, 2);
-        Counters::bump(counters.named("process_local").unwrap(), 1);
-        assert!(counters.named("nothing").is_none());
+        counters.loaded(true);
+        counters.loaded(true);
+        counters.loaded(false);
+        counters.stored(100, true);
+        counters.stored(20, false);
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.len(), 9);
-        assert_eq!(snapshot[0], ("hits", 2));
-        assert_eq!(snapshot[8], ("process_local", 1));
-        assert!(snapshot[1..8].iter().all(|(_, n)| *n == 0));
+        let named = |name| snapshot.iter().find(|(field, _)| *field == name).unwrap().1;
+        assert_eq!(named("hits"), 2);
+        assert_eq!(named("misses"), 1);
+        assert_eq!(named("writes"), 2);
+        assert_eq!(named("bytes_written"), 120);
+        assert_eq!(named("process_local"), 1);
+        assert_eq!(
+            named("memory_hits") + named("rejected") + named("errors"),
+            0
+        );
+        assert_eq!(named("bytes_read"), 0);
     }
 }
