@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -110,16 +109,6 @@ impl FsStorePy {
     }
 }
 
-fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
-    value
-        .map(|s| {
-            Duration::try_from_secs_f64(s).map_err(|_| {
-                PyValueError::new_err(format!("{what} must be a non-negative number of seconds"))
-            })
-        })
-        .transpose()
-}
-
 /// A `FsStore`'s settings, read from the dict the cache builds from its attributes.
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
@@ -145,19 +134,11 @@ impl FsStorePy {
             accept_plain,
         } = settings;
         let parsed = FilePattern::parse(&pattern).or_raise()?;
-        // Stores over one directory spelled differently share entries; a missing directory
-        // (reported at the first write, as Jinja does) keeps its spelling.
-        let resolved = std::fs::canonicalize(&directory)
-            .or_else(|_| std::path::absolute(&directory))
-            .unwrap_or_else(|_| directory.clone());
         let trust = Trust {
             secret,
             accept_plain,
         };
-        let scope = trust.scope(
-            "filesystem",
-            &[resolved.as_os_str().as_encoded_bytes(), pattern.as_bytes()],
-        );
+        let scope = trust.filesystem_scope(&directory, &pattern);
         Ok(FsStorePy {
             dir: directory,
             pattern: parsed,
@@ -293,11 +274,7 @@ impl FsStorePy {
         max_entries: Option<usize>,
         max_bytes: Option<u64>,
     ) -> PyResult<(usize, u64)> {
-        let limits = fs::PruneLimits {
-            max_age: seconds(max_age, "max_age")?,
-            max_entries,
-            max_bytes,
-        };
+        let limits = fs::PruneLimits::new(max_age, max_entries, max_bytes).or_raise()?;
         py.detach(|| fs::prune(&self.dir, &self.pattern, limits))
             .or_raise()
     }

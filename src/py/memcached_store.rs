@@ -352,13 +352,7 @@ impl McStorePy {
         let (scope, ttl) = match client.cast::<MemcachedClientPy>() {
             Ok(native) => {
                 let prefix = check_prefix(&prefix)?;
-                // Clients over the same servers are one store, whatever their order.
-                let mut servers = native.get().inner.servers().to_vec();
-                servers.sort();
-                let mut description = servers.join("\0").into_bytes();
-                description.extend(b"\0\0");
-                description.extend(prefix.as_bytes());
-                let scope = trust.scope("memcached", &[&description]);
+                let scope = trust.memcached_scope(native.get().inner.servers(), &prefix);
                 (Some(scope), ttl(Some(&timeout))?)
             }
             Err(_) => (None, 0),

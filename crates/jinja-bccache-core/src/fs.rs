@@ -263,6 +263,28 @@ pub struct PruneLimits {
     pub max_bytes: Option<u64>,
 }
 
+impl PruneLimits {
+    /// Limits as `prune(max_age, max_entries, max_bytes)` takes them, `max_age` in seconds.
+    pub fn new(
+        max_age: Option<f64>,
+        max_entries: Option<usize>,
+        max_bytes: Option<u64>,
+    ) -> Result<Self> {
+        let max_age = max_age
+            .map(|seconds| {
+                Duration::try_from_secs_f64(seconds).map_err(|_| {
+                    Error::Value("max_age must be a non-negative number of seconds".into())
+                })
+            })
+            .transpose()?;
+        Ok(PruneLimits {
+            max_age,
+            max_entries,
+            max_bytes,
+        })
+    }
+}
+
 /// A file of a store's directory, as `list` finds it.
 #[derive(Debug, Clone)]
 pub struct Listed {

@@ -14,6 +14,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
+use std::path::Path;
+
 use crate::layer::Scope;
 
 pub const INTEGRITY_TAG: &[u8; 8] = b"JBCXXH3\x01";
@@ -164,6 +166,28 @@ impl Trust {
         Scope::of(kind, description, self.secret.as_deref(), self.accept_plain)
     }
 
+    /// The scope of a filesystem store: stores over one directory spelled differently share
+    /// entries, so the directory is resolved; a missing one (reported at the first write, as
+    /// Jinja does) keeps its spelling.
+    pub fn filesystem_scope(&self, directory: &Path, pattern: &str) -> Scope {
+        let resolved = std::fs::canonicalize(directory)
+            .or_else(|_| std::path::absolute(directory))
+            .unwrap_or_else(|_| directory.to_path_buf());
+        let description = [resolved.as_os_str().as_encoded_bytes(), pattern.as_bytes()];
+        self.scope("filesystem", &description)
+    }
+
+    /// The scope of a memcached store: clients over the same servers are one store, whatever
+    /// their order.
+    pub fn memcached_scope(&self, servers: &[String], prefix: &str) -> Scope {
+        let mut servers = servers.to_vec();
+        servers.sort();
+        let mut description = servers.join("\0").into_bytes();
+        description.extend(b"\0\0");
+        description.extend(prefix.as_bytes());
+        self.scope("memcached", &[&description])
+    }
+
     /// The trailer that seals an entry made of `parts` for `key`.
     pub fn trailer(&self, parts: &[&[u8]], key: &str) -> Vec<u8> {
         trailer(parts, key, self.secret.as_deref())
@@ -196,6 +220,35 @@ impl Trust {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_scopes_name_the_store_not_its_spelling() {
+        let trust = Trust {
+            secret: None,
+            accept_plain: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("x")).unwrap();
+        let spelled = dir.path().join(".").join("x").join("..");
+        assert_eq!(
+            trust.filesystem_scope(dir.path(), "%s.cache"),
+            trust.filesystem_scope(&spelled, "%s.cache")
+        );
+        assert_ne!(
+            trust.filesystem_scope(dir.path(), "%s.cache"),
+            trust.filesystem_scope(dir.path(), "%s.other")
+        );
+        let servers = ["a:1".to_owned(), "b:2".to_owned()];
+        let reversed = [servers[1].clone(), servers[0].clone()];
+        assert_eq!(
+            trust.memcached_scope(&servers, "p/"),
+            trust.memcached_scope(&reversed, "p/")
+        );
+        assert_ne!(
+            trust.memcached_scope(&servers, "p/"),
+            trust.memcached_scope(&servers[..1], "p/")
+        );
+    }
 
     const BODY: &[u8] = b"j2 header, pickled checksum, marshal payload";
 

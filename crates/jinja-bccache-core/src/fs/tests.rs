@@ -179,10 +179,8 @@ fn prune_removes_least_recently_used_first() {
     };
     assert_eq!(prune(dir.path(), &pattern, limits).unwrap(), (1, 10));
     assert!(!dir.path().join("e_a").exists() && !old_temp.exists());
-    let limits = PruneLimits {
-        max_age: Some(Duration::from_secs(3 * 3600 + 60)),
-        ..Default::default()
-    };
+    let limits = PruneLimits::new(Some(3.0 * 3600.0 + 60.0), None, None).unwrap();
+    assert_eq!(limits.max_age, Some(Duration::from_secs(3 * 3600 + 60)));
     assert_eq!(prune(dir.path(), &pattern, limits).unwrap(), (1, 10));
     let limits = PruneLimits {
         max_bytes: Some(10),
@@ -193,6 +191,18 @@ fn prune_removes_least_recently_used_first() {
     assert_eq!(
         prune(dir.path(), &pattern, PruneLimits::default()).unwrap(),
         (0, 0)
+    );
+}
+
+#[test]
+fn prune_limits_refuse_an_age_that_is_no_duration() {
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let err = PruneLimits::new(Some(bad), None, None).unwrap_err();
+        assert!(err.to_string().contains("max_age must be a non-negative"));
+    }
+    assert_eq!(
+        PruneLimits::new(Some(0.0), None, None).unwrap().max_age,
+        Some(Duration::ZERO)
     );
 }
 
