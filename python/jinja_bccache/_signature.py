@@ -165,7 +165,7 @@ class Signature:
         """The signature, every value named by what it is made of (:meth:`ident`); ``changed``
         and ``extended`` as :func:`_fingerprint.changes` and :func:`_fingerprint.extended_attrs`
         give them (the memo needs them too)."""
-        parts, values = self._gathered(env, changed, None, extended)
+        parts, values = self._gathered(env, "deep", changed, None, extended)
         ident = self.ident
         parts.extend([ident(value) for value in values])
         return tuple(parts)
@@ -187,25 +187,26 @@ class Signature:
         (``registries``, from :func:`_fingerprint.changes`; None when they cannot be listed),
         which the fingerprint leaves out: Environments with equal shallow signatures hold the
         very same ones, and so answer every folding record alike (see _memo.py)."""
-        parts, values = self._gathered(env, changed, registries, extended)
+        parts, values = self._gathered(env, "shallow", changed, registries, extended)
         if registries is None:
             parts.append("unlisted registries")
         parts.append(shallow_names(values, self.watched))
-        return ("shallow", *parts)
+        return tuple(parts)
 
     def _gathered(
         self,
         env: "Environment",
+        kind: str,
         changed: Changes,
         registries: t.Optional[Changes],
         extended: t.List[str],
     ) -> t.Tuple[t.List[t.Any], t.List[t.Any]]:
-        """The one walk of the Environment both signatures make: what is named here already
-        (a factory-made Undefined class, by what it is made of; Jinja's entries a registry
-        lost), and the values left for the caller to name, each group after its length so
-        that no two layouts give the same list."""
+        """The one walk of the Environment both signatures make: the signature's parts named
+        here already (its ``kind``; a factory-made Undefined class, by what it is made of;
+        Jinja's entries a registry lost), and the values left for the caller to name, each
+        group after its length so that no two layouts give the same list."""
         state = env.__dict__
-        parts: t.List[t.Any] = []
+        parts: t.List[t.Any] = [kind]
         values = [type(env), shared_defaults(), *settings(env)]
         undefined = values[_UNDEFINED + 2]
         if isinstance(undefined, type) and not pinned(undefined):
