@@ -30,6 +30,7 @@ if [ "$(cat "$CHROOT/.jinja-bccache-packages" 2>/dev/null)" != "$packages" ]; th
 fi
 
 mounts=()
+# shellcheck disable=SC2329  # invoked by the EXIT trap
 unmount() {
   local i
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" || true; done
@@ -59,6 +60,7 @@ tar -c --exclude=./target --exclude='./.venv*' --exclude=./.git --exclude=./.pyt
 status=0
 for version in "${versions[@]}"; do
   echo "== CPython $version (Debian forky's) in $CHROOT"
+  # shellcheck disable=SC2016  # expanded by the chroot's shell, from VERSION
   chroot "$CHROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin \
     CARGO_TARGET_DIR=/root/target PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
@@ -70,7 +72,7 @@ for version in "${versions[@]}"; do
       "$venv/bin/python" -m pip install -q -r dev/requirements-test.txt
       "$venv/bin/python" -m pip install -q .
       "$venv/bin/python" -c "import sys, jinja_bccache; print(sys.version, jinja_bccache.__file__)"
-      "$venv/bin/python" -m pytest -q -p no:cacheprovider
+      "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider
     ' || status=1
 done
 exit "$status"

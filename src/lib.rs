@@ -9,7 +9,9 @@ mod pylog;
 
 use pyo3::prelude::*;
 
-#[pymodule]
+/// `gil_used = true`: on a free-threaded CPython, importing the module keeps the GIL on (the
+/// README's "Free-threaded CPython" says why). PyO3 would declare it safe without the GIL.
+#[pymodule(gil_used = true)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pylog::install();
     py::register(m)

@@ -45,6 +45,22 @@ def test_undescribable_extension_state_is_process_local_and_logged_once(caplog):
     assert key_of(Environment(extensions=[LockedExtension])) == first
 
 
+def test_slices_are_described_by_value(caplog):
+    """CPython 3.14 folds ``x[1:3]`` into a slice constant of the code, so the code of
+    extensions and of what they call holds slices: described by what they hold, not left to
+    this process alone (django-jinja's and Ansible's Environments on 3.14)."""
+
+    def window(size):
+        env = Environment()
+        env.policies["app.window"] = slice(1, size)
+        return env
+
+    with caplog.at_level(logging.WARNING, logger="jinja_bccache.isolation"):
+        first = key_of(window(3))
+        assert key_of(window(3)) == first and key_of(window(4)) != first
+    assert not caplog.records
+
+
 def test_filters_and_globals_are_not_part_of_the_key(caplog):
     """What the application's filters do is recorded per template (see test_folding.py):
     a filter or global nothing can describe costs nothing."""

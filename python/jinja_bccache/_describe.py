@@ -259,6 +259,8 @@ class Describer:
             return ("enum", qualname(type(obj)), obj.name)
         if isinstance(obj, (tuple, list)):
             return (type(obj).__name__, tuple(self(v) for v in obj))
+        if type(obj) is slice:  # a constant of code since CPython 3.14 (x[1:2] is folded)
+            return ("slice", self(obj.start), self(obj.stop), self(obj.step))
         if isinstance(obj, (set, frozenset)):
             return (type(obj).__name__, tuple(sorted((self(v) for v in obj), key=repr)))
         if isinstance(obj, (dict, types.MappingProxyType)):
