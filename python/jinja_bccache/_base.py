@@ -122,8 +122,8 @@ _Built = t.TypeVar("_Built")
 
 class _BuiltAtFirstUse(t.Generic[_Built]):
     """A subclass's own ``__init__`` may set Jinja's attributes without calling ours (legal
-    with Jinja, which reads them when used): its store and counters are then built at their
-    first use, from what the instance holds by then. Once built it is in the instance's
+    with Jinja, which reads them when used): its store is then built at its first use, from
+    what the instance holds by then. Once built it is in the instance's
     ``__dict__``, which this descriptor (not a data descriptor) leaves to be read directly;
     it costs no more than that, unlike a ``__getattr__``, which slows every attribute."""
 
