@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 versions=("$@")
 [ "${#versions[@]}" -gt 0 ] || versions=(3.14 3.15)
 CHROOT=${JINJA_BCCACHE_CHROOT:-/var/tmp/jinja-bccache-forky}
-packages=gcc,libc6-dev,git,ca-certificates,procps,memcached,redis-server,libmemcached-dev,zlib1g-dev
+packages=gcc,libc6-dev,git,ca-certificates,procps,memcached,redis-server,valkey-server,libmemcached-dev,zlib1g-dev
 for version in 3.14 3.15; do
   packages+=",python$version,python$version-dev,python$version-venv"
 done

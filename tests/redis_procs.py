@@ -20,10 +20,11 @@ class RedisServer:
     """One redis-server on 127.0.0.1 with nothing persisted, in the foreground so that the
     test owns the process (a daemonized server would outlive a failed test)."""
 
-    def __init__(self):
-        self.binary = shutil.which("redis-server")
+    def __init__(self, program="redis-server"):
+        # valkey-server takes the same options (tests/test_url.py starts one where installed)
+        self.binary = shutil.which(program)
         if self.binary is None:
-            pytest.fail(_INSTALL_HINT)
+            pytest.fail(_INSTALL_HINT if program == "redis-server" else f"no {program}")
         self.port = free_port()
         self.proc = None
         # Its working directory and log: nothing lands in the checkout, and a server that

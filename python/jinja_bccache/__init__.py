@@ -21,6 +21,7 @@ from ._startup import native as _native
 from ._startup import upstream as _upstream
 
 if _t.TYPE_CHECKING:
+    from ._url import from_url
     from ._warm import WarmSummary, warm
 
 #: The distribution's version (written once, in Cargo.toml).
@@ -38,11 +39,15 @@ memory_cache_clear = _native.memory_cache_clear
 
 def __getattr__(name: str) -> _t.Any:
     # warm() is for deploy scripts and the CLI; its module (and dataclasses) would add a few
-    # milliseconds to every import of the package, so it loads on first use.
+    # milliseconds to every import of the package, so it loads on first use, as from_url().
     if name in ("warm", "WarmSummary"):
         from . import _warm
 
         return getattr(_warm, name)
+    if name == "from_url":  # for settings files and the CLI, not for every import
+        from ._url import from_url
+
+        return from_url
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -61,6 +66,7 @@ __all__ = [
     "bc_magic",
     "bc_version",
     "cached_from_string",
+    "from_url",
     "memory_cache_clear",
     "memory_cache_info",
     "set_memory_cache",

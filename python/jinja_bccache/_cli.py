@@ -72,8 +72,26 @@ def _progress_bar(stream: t.TextIO) -> t.Callable[[int, int], None]:
     return draw
 
 
+def _directory(args: argparse.Namespace) -> str:
+    """The cache directory: a path, or a ``file://`` URL (the only store these commands read)."""
+    place: str = args.directory
+    if "://" not in place and not place.startswith("file:"):
+        return place
+    from ._url import from_url
+
+    cache = from_url(place)
+    if not isinstance(cache, FileSystemBytecodeCache):
+        raise ValueError(f"{args.command} reads a cache directory: {place!r} names another store")
+    args.pattern = cache.pattern if args.pattern is None else args.pattern
+    return cache.directory
+
+
 def _cmd_warm(args: argparse.Namespace) -> int:
     env = _load_environment(args.environment)
+    if args.cache:
+        from ._url import from_url
+
+        env.bytecode_cache = from_url(args.cache)
     extensions = args.extensions.split(",") if args.extensions else None
     filter_func = (lambda n: fnmatch.fnmatchcase(n, args.filter)) if args.filter else None
     names = env.list_templates(extensions=extensions, filter_func=filter_func)
@@ -91,7 +109,8 @@ def _cmd_warm(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    cache = FileSystemBytecodeCache(args.directory, args.pattern)  # validates the pattern
+    args.directory = _directory(args)
+    cache = FileSystemBytecodeCache(args.directory, args.pattern or DEFAULT_PATTERN)
     entries = cache.entries()
     now = time.time()
     total = sum(size for size, _ in entries)
@@ -115,7 +134,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_prune(args: argparse.Namespace) -> int:
     if args.max_age is None and args.max_entries is None and args.max_bytes is None:
         args.usage_error("a limit is needed: give --max-age, --max-entries or --max-bytes")
-    cache = FileSystemBytecodeCache(args.directory, args.pattern)
+    cache = FileSystemBytecodeCache(_directory(args), args.pattern or DEFAULT_PATTERN)
     removed, freed = cache.prune(args.max_age, args.max_entries, args.max_bytes)
     print(f"removed {removed} entries, freed {freed / 1024:.1f} KiB")
     return 0
@@ -145,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", help="only template names matching this glob")
     p.add_argument("--extensions", help="only these extensions, comma-separated (e.g. html,txt)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--cache",
+        metavar="URL",
+        help="warm this store instead of the Environment's own bytecode cache "
+        "(file:///..., memcached://..., redis://...: see from_url)",
+    )
     p.set_defaults(run=_cmd_warm)
 
     for name, run, text in [
@@ -152,12 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("prune", _cmd_prune, "remove least recently used entries"),
     ]:
         p = commands.add_parser(name, help=text)
-        p.add_argument("directory", help="the cache directory")
-        # %(default)s, not the pattern itself: argparse %-formats help, and the pattern has %s
+        p.add_argument("directory", help="the cache directory, or its file:// URL")
+        # argparse %-formats help, and the pattern has %s
+        shown = DEFAULT_PATTERN.replace("%", "%%")
         p.add_argument(
             "--pattern",
-            default=DEFAULT_PATTERN,
-            help="file name pattern of the entries (default %(default)s)",
+            default=None,
+            help=f"file name pattern of the entries (default: the URL's, or {shown})",
         )
         if name == "prune":
             p.add_argument(
