@@ -1,6 +1,7 @@
 """dbt itself (dbt-core 1.11 with dbt-duckdb), parsing a generated project through
-``examples/dbt/cached_dbt.py``: a warm parse hits every template dbt builds from strings,
-writes nothing, logs nothing, and writes the same manifest as a parse without the cache.
+``python -m jinja_bccache dbt``: the cache directory is made in the project's target path, a
+warm parse hits every template dbt builds from strings, writes nothing, logs nothing, and
+writes the same manifest as a parse without the cache.
 
 dbt is not a test requirement (it pins much of its own world): it is installed once into a
 virtual environment of its own under ``$JINJA_BCCACHE_TEST_CACHE`` (as Jinja's suite is
@@ -61,16 +62,17 @@ def dbt_python():
 
 
 def parse(python, project, cached):
-    script = [str(EXAMPLE / "cached_dbt.py")] if cached else ["-m", "dbt.cli.main"]
-    env = dict(
-        os.environ,
-        DBT_JINJA_BYTECODE_CACHE=str(project / ".jbc"),
-        DBT_JINJA_BYTECODE_CACHE_REPORT="1",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
+    script = ["-m", "jinja_bccache", "dbt"] if cached else ["-m", "dbt.cli.main"]
+    env = {k: v for k, v in os.environ.items() if k != "JINJA_BCCACHE_URL"}
+    env.update(JINJA_BCCACHE_REPORT="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     command = [python, *script, "parse", "--no-partial-parse", "--profiles-dir", "."]
     if not cached:  # dbt.cli.main has no __main__ guard of its own: run its cli
-        command = [python, "-c", "from dbt.cli.main import cli; cli()", *command[3:]]
+        command = [
+            python,
+            "-c",
+            "from dbt.cli.main import cli; cli()",
+            *command[1 + len(script) :],
+        ]
     out = subprocess.run(command, cwd=project, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     manifest = json.loads((project / "target" / "manifest.json").read_text())
@@ -87,7 +89,10 @@ def test_dbt_parse_warm_hits_every_template(tmp_path, dbt_python):
         capture_output=True,
     )
     plain, _ = parse(dbt_python, project, cached=False)
+    assert not (project / "target" / "jinja_bccache").exists()
     cold, (cold_stats, cold_logged) = parse(dbt_python, project, cached=True)
+    cache_dir = project / "target" / "jinja_bccache"  # made by the integration, private
+    assert cache_dir.is_dir() and (cache_dir.stat().st_mode & 0o777) == 0o700
     warm, (warm_stats, warm_logged) = parse(dbt_python, project, cached=True)
     assert cold == warm == plain
     assert cold_logged == warm_logged == 0

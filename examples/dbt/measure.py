@@ -19,8 +19,6 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
 # dbt's own CLI, with Jinja's Environment.compile timed: what a bytecode cache can save.
 COMPILE_TIMER = """
 import atexit, sys, time
@@ -81,8 +79,8 @@ def main() -> None:
     cache_dir = tempfile.mkdtemp(prefix="dbt-jinja-bccache-")
     env = dict(
         os.environ,
-        DBT_JINJA_BYTECODE_CACHE=cache_dir,
-        DBT_JINJA_BYTECODE_CACHE_REPORT="1",
+        JINJA_BCCACHE_URL=f"file://{cache_dir}",  # a directory this script empties for cold runs
+        JINJA_BCCACHE_REPORT="1",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
     plain = [
@@ -92,7 +90,7 @@ def main() -> None:
         "sys.argv = ['dbt'] + sys.argv[1:]; sys.exit(cli())",
         *PARSE,
     ]
-    cached = [sys.executable, os.path.join(HERE, "cached_dbt.py"), *PARSE]
+    cached = [sys.executable, "-m", "jinja_bccache", "dbt", *PARSE]
     timer = [sys.executable, "-c", COMPILE_TIMER, *PARSE]
 
     run(project, plain, env)  # warms the OS's file cache and the .pyc files

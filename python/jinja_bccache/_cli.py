@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="one of these; COMMAND --help describes its arguments",
     )
 
+    commands.add_parser(
+        "dbt",
+        help="run dbt with the cache; dbt's own arguments follow (dbt parse ...)",
+        add_help=False,
+    )
     p = commands.add_parser("warm", help="compile every template of an Environment into its cache")
     p.add_argument(
         "environment", help="MODULE:ATTR of an Environment or of a factory returning one"
@@ -209,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: t.Optional[t.List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dbt"]:  # everything after it is dbt's, --help included
+        from ._dbt import main as dbt_main
+
+        return dbt_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
