@@ -14,6 +14,7 @@ counters to stderr at exit.
 """
 
 import atexit
+import logging
 import os
 import sys
 import typing as t
@@ -54,7 +55,8 @@ def cache_for(args: t.Sequence[str]) -> BytecodeCache:
 def install(cache: BytecodeCache) -> None:
     """Make dbt's Environments cache what they compile into ``cache`` (again: replaces the
     cache an earlier call installed)."""
-    import dbt_common.clients.jinja as dbt_jinja
+    # dbt is not a dependency: imported only when the integration runs
+    import dbt_common.clients.jinja as dbt_jinja  # type: ignore[import-not-found]
 
     for name in ("MacroFuzzEnvironment", "NativeSandboxEnvironment"):
         current = getattr(dbt_jinja, name)
@@ -72,18 +74,26 @@ def install(cache: BytecodeCache) -> None:
         setattr(dbt_jinja, name, cached)
 
 
+class _Kept(logging.Handler):
+    """Keeps the records it is handed, for the report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: t.List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def _report(cache: BytecodeCache) -> None:
     """At exit: the cache's counters and how many records this package logged (warnings and
     worse, as logging passes them by default)."""
-    import logging
-
-    logged: t.List[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = logged.append  # type: ignore[method-assign]
-    logging.getLogger("jinja_bccache").addHandler(handler)
+    kept = _Kept()
+    logging.getLogger("jinja_bccache").addHandler(kept)
     stats = getattr(cache, "stats", dict)
 
     def report() -> None:
+        logged = kept.records
         print(f"jinja_bccache: {stats()}, {len(logged)} log records", file=sys.stderr)
         for record in logged[:3]:
             print(f"  {record.levelname}: {record.getMessage()[:300]}", file=sys.stderr)
@@ -97,7 +107,7 @@ def main(args: t.Sequence[str]) -> int:
     install(cache)
     if os.environ.get("JINJA_BCCACHE_REPORT"):
         _report(cache)
-    from dbt.cli.main import cli
+    from dbt.cli.main import cli  # type: ignore[import-not-found]
 
     try:
         cli.main(args=list(args), prog_name="dbt")
