@@ -160,6 +160,15 @@ def test_malformed_urls_name_what_is_wrong(url, names, monkeypatch):
         jinja_bccache.from_url(url or None)
 
 
+def test_messages_never_show_a_password():
+    with pytest.raises(ValueError) as caught:
+        jinja_bccache.from_url("redis://app:hunter2@h:99999/0")
+    assert "hunter2" not in str(caught.value) and "app:***@h:99999" in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        jinja_bccache.from_url("memcached://u:hunter2@h")
+    assert "hunter2" not in str(caught.value)
+
+
 def test_a_url_is_a_str():
     with pytest.raises(TypeError, match="must be a str"):
         jinja_bccache.from_url(b"file:///tmp")

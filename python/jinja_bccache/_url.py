@@ -60,14 +60,15 @@ def from_url(url: t.Optional[str] = None, **overrides: t.Any) -> BytecodeCache:
             raise ValueError(f"no cache URL given and ${URL_ENV} is not set")
     if not isinstance(url, str):
         raise TypeError(f"the cache URL must be a str, not {type(url).__name__}")
-    scheme, sep, _ = url.partition("://")
-    if url.startswith("file:") and not sep:
+    given, url = url, _redacted(url)  # what messages show: never a password
+    scheme, sep, _ = given.partition("://")
+    if given.startswith("file:") and not sep:
         scheme, sep = "file", "://"
     scheme = scheme.lower()
     if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
         raise ValueError(f"{url!r}: expected SCHEME://..., e.g. file:///var/cache/app")
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(given)
     except ValueError as exc:
         raise ValueError(f"{url!r}: {exc}") from None
     if parts.fragment:
@@ -80,6 +81,11 @@ def from_url(url: t.Optional[str] = None, **overrides: t.Any) -> BytecodeCache:
         return _redis(url, scheme, parts, overrides)
     known = ", ".join(["file", "memcached", *_REDIS])
     raise ValueError(f"{url!r}: unknown scheme {scheme!r} (known: {known})")
+
+
+def _redacted(url: str) -> str:
+    """The URL as error messages show it: a password in it replaced by ``***``."""
+    return re.sub(r"(//[^/?#@]*?:)[^/?#@]*@", r"\1***@", url)
 
 
 def _query(url: str, query: str) -> t.Dict[str, str]:
