@@ -199,4 +199,12 @@ def test_the_cli_takes_urls(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    assert other.returncode == 2 and "reads a cache directory" in other.stderr
+    assert other.returncode == 2 and "names another store than a cache directory" in other.stderr
+    missing = tmp_path / "never made"
+    stats = subprocess.run(
+        [*run, "stats", f"file://{missing}".replace(" ", "%20")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert stats.returncode == 2 and not missing.exists()  # a read command creates nothing

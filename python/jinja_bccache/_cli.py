@@ -77,13 +77,12 @@ def _directory(args: argparse.Namespace) -> str:
     place: str = args.directory
     if "://" not in place and not place.startswith("file:"):
         return place
-    from ._url import from_url
+    from ._url import file_location
 
-    cache = from_url(place)
-    if not isinstance(cache, FileSystemBytecodeCache):
-        raise ValueError(f"{args.command} reads a cache directory: {place!r} names another store")
-    args.pattern = cache.pattern if args.pattern is None else args.pattern
-    return cache.directory
+    directory, settings = file_location(place)  # a directory to read: nothing is created
+    if args.pattern is None:
+        args.pattern = settings.get("pattern")
+    return directory
 
 
 def _cmd_warm(args: argparse.Namespace) -> int:

@@ -58,6 +58,30 @@ def from_url(url: t.Optional[str] = None, **overrides: t.Any) -> BytecodeCache:
         url = os.environ.get(URL_ENV)
         if not url:
             raise ValueError(f"no cache URL given and ${URL_ENV} is not set")
+    url, scheme, parts = _parse(url)
+    if scheme == "file":
+        path, settings = _file(url, parts, overrides)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return FileSystemBytecodeCache(path, **settings)
+    if scheme == "memcached":
+        return _memcached(url, parts, overrides)
+    if scheme in _REDIS:
+        return _redis(url, scheme, parts, overrides)
+    known = ", ".join(["file", "memcached", *_REDIS])
+    raise ValueError(f"{url!r}: unknown scheme {scheme!r} (known: {known})")
+
+
+def file_location(url: str) -> t.Tuple[str, t.Dict[str, t.Any]]:
+    """The directory a ``file://`` URL names and the cache's settings from it, creating
+    nothing (for commands that only read a directory); ValueError for another store."""
+    shown, scheme, parts = _parse(url)
+    if scheme != "file":
+        raise ValueError(f"{shown!r} names another store than a cache directory")
+    return _file(shown, parts, {})
+
+
+def _parse(url: str) -> t.Tuple[str, str, urllib.parse.SplitResult]:
+    """The URL as messages show it, its scheme and its parts."""
     if not isinstance(url, str):
         raise TypeError(f"the cache URL must be a str, not {type(url).__name__}")
     given, url = url, _redacted(url)  # what messages show: never a password
@@ -73,14 +97,7 @@ def from_url(url: t.Optional[str] = None, **overrides: t.Any) -> BytecodeCache:
         raise ValueError(f"{url!r}: {exc}") from None
     if parts.fragment:
         raise ValueError(f"{url!r}: a cache URL has no fragment (#{parts.fragment})")
-    if scheme == "file":
-        return _file(url, parts, overrides)
-    if scheme == "memcached":
-        return _memcached(url, parts, overrides)
-    if scheme in _REDIS:
-        return _redis(url, scheme, parts, overrides)
-    known = ", ".join(["file", "memcached", *_REDIS])
-    raise ValueError(f"{url!r}: unknown scheme {scheme!r} (known: {known})")
+    return url, scheme, parts
 
 
 def _redacted(url: str) -> str:
@@ -155,7 +172,7 @@ def _secret(url: str, variable: str) -> bytes:
 
 def _file(
     url: str, parts: urllib.parse.SplitResult, overrides: t.Dict[str, t.Any]
-) -> BytecodeCache:
+) -> t.Tuple[str, t.Dict[str, t.Any]]:
     if parts.netloc not in ("", "localhost"):
         raise ValueError(f"{url!r}: a file URL names a local directory, not host {parts.netloc!r}")
     path = urllib.parse.unquote(parts.path)
@@ -163,9 +180,7 @@ def _file(
         path = path[1:]
     if not os.path.isabs(path):
         raise ValueError(f"{url!r}: a file URL needs an absolute path (file:///var/cache/app)")
-    settings = _settings(url, _query(url, parts.query), _COMMON | {"pattern"}, overrides)
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return FileSystemBytecodeCache(path, **settings)
+    return path, _settings(url, _query(url, parts.query), _COMMON | {"pattern"}, overrides)
 
 
 def _servers(url: str, netloc: str) -> t.List[str]:
