@@ -146,3 +146,20 @@ def test_syntax_errors_are_not_cached(tmp_path):
     with pytest.raises(jinja2.TemplateSyntaxError):
         env.from_string("{% if %}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_whose_get_bucket_is_replaced_is_called_as_jinja_calls_it(tmp_path):
+    # from_string hands the checksum it named the entry by to the cache's own get_bucket;
+    # one a subclass replaced is called with Jinja's arguments instead, and used.
+    calls = []
+
+    class Counting(jinja_bccache.FileSystemBytecodeCache):
+        def get_bucket(self, environment, name, filename, source):
+            calls.append((name, filename, source))
+            return super().get_bucket(environment, name, filename, source)
+
+    cache = Counting(str(tmp_path))
+    for _ in range(2):
+        assert render(CachedEnv(bytecode_cache=cache).from_string(SOURCE)) == "<a><<b>>2"
+    assert [(filename, source) for _, filename, source in calls] == [(None, SOURCE)] * 2
+    assert cache.stats()["hits"] == 1

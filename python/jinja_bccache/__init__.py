@@ -17,6 +17,7 @@ from ._bucket import Bucket
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin, cached_from_string
 from ._memcached import MemcachedBytecodeCache, MemcachedClient, MemcachedError
+from ._parse_cache import ParseCacheMixin
 from ._startup import native as _native
 from ._startup import upstream as _upstream
 
@@ -63,6 +64,7 @@ __all__ = [
     "WarmSummary",
     "MemcachedClient",
     "MemcachedError",
+    "ParseCacheMixin",
     "bc_magic",
     "bc_version",
     "cached_from_string",

@@ -91,11 +91,25 @@ class BytecodeCache(upstream.BytecodeCache):
         """Return a cache bucket for the given template.  All arguments are
         mandatory but filename may be `None`.
         """
+        return self._get_bucket(environment, name, filename, source, None)
+
+    def _get_bucket(
+        self,
+        environment: "Environment",
+        name: str,
+        filename: t.Optional[str],
+        source: str,
+        checksum: t.Optional[str],
+    ) -> Bucket:
+        """:meth:`get_bucket`, given the source's ``checksum`` when the caller computed it
+        already with :meth:`get_source_checksum` (a template from a string is named by it),
+        so that it is not computed twice."""
         key = self.get_cache_key(name, filename)
         suffix, entry = self._isolation(environment, name)
         if suffix is not None:
             key = native.cache_key(key, suffix)
-        checksum = self.get_source_checksum(source)
+        if checksum is None:
+            checksum = self.get_source_checksum(source)
         bucket = Bucket(environment, key, checksum)
         self.load_bytecode(bucket)
         if entry is not None:
@@ -175,12 +189,13 @@ class StoreBackedCache(BytecodeCache):
     #: a backend that has more (None: nothing more). Identity checks, as each hit makes them.
     _moved: t.ClassVar[t.Optional[t.Callable[[type], bool]]] = None
 
-    def get_bucket(
+    def _get_bucket(
         self,
         environment: "Environment",
         name: str,
         filename: t.Optional[str],
         source: str,
+        checksum: t.Optional[str],
     ) -> Bucket:
         # Looked up at every call, so a patch made at any time is honoured: identity checks.
         cls = type(self)
@@ -191,10 +206,10 @@ class StoreBackedCache(BytecodeCache):
             or cls.get_source_checksum is not GET_SOURCE_CHECKSUM
             or Bucket.load_bytecode is not BUCKET_LOAD_BYTECODE
         ):
-            return super().get_bucket(environment, name, filename, source)
+            return super()._get_bucket(environment, name, filename, source, checksum)
         moved = cls._moved
         if moved is not None and moved(cls):
-            return super().get_bucket(environment, name, filename, source)
+            return super()._get_bucket(environment, name, filename, source, checksum)
         suffix: t.Optional[str]
         entry: t.Optional[Entry]
         if self.fingerprint is None and self.isolate_environments and environment is not None:
@@ -203,10 +218,11 @@ class StoreBackedCache(BytecodeCache):
             suffix, entry = self._isolation(environment, name)
         # The store reads from the cache what Jinja reads per call (a client, a prefix).
         if entry is None:
-            key, checksum, code, _ = self._store.get(self, name, filename, source, suffix)
+            found = self._store.get(self, name, filename, source, suffix, None, checksum)
+            key, checksum, code, _ = found
         else:
             # (the store checks whether the code is settled: _variants.settled, natively)
-            found = self._store.get(self, name, filename, source, suffix, entry[3])
+            found = self._store.get(self, name, filename, source, suffix, entry[3], checksum)
             key, checksum, code, known = found
         bucket = Bucket(environment, key, checksum)
         bucket.code = code

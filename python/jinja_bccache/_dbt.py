@@ -3,8 +3,9 @@ runs dbt's own command line with the cache installed.
 
 dbt builds every model's templates from strings, through a new Environment of one of two
 classes of ``dbt_common.clients.jinja`` each time, and looks both classes up in that module
-when it does: both are replaced by subclasses with :class:`FromStringCacheMixin` and one
-cache. Nothing else of dbt is changed.
+when it does; it also parses every macro and model (``Environment.parse``) for what they
+call. Both classes are replaced by subclasses with :class:`FromStringCacheMixin`,
+:class:`ParseCacheMixin` and one cache. Nothing else of dbt is changed.
 
 The cache is the store ``$JINJA_BCCACHE_URL`` names (see :func:`from_url`: a Redis or
 memcached shared by CI jobs), else the directory ``jinja_bccache`` in the project's target
@@ -22,6 +23,7 @@ import typing as t
 from ._base import BytecodeCache
 from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin
+from ._parse_cache import ParseCacheMixin
 
 #: The directory, in the project's target path, that holds the cache by default.
 CACHE_DIR_NAME = "jinja_bccache"
@@ -68,7 +70,7 @@ def install(cache: BytecodeCache) -> None:
 
         cached = type(
             name,
-            (FromStringCacheMixin, base),
+            (ParseCacheMixin, FromStringCacheMixin, base),
             {"__init__": __init__, "__module__": __name__, "_jinja_bccache_base": base},
         )
         setattr(dbt_jinja, name, cached)

@@ -258,6 +258,18 @@ def disarm() -> None:
     _local.recording = None
 
 
+def set_aside() -> t.Optional[Recording]:
+    """Takes the compilation armed in this thread out of the way of a lookup that is not
+    for it (a parse tree's, made while a template compiles); :func:`restore` puts it back."""
+    recording: t.Optional[Recording] = getattr(_local, "recording", None)
+    _local.recording = None
+    return recording
+
+
+def restore(recording: t.Optional[Recording]) -> None:
+    _local.recording = recording
+
+
 def _active(environment: t.Any) -> t.Optional[Recording]:
     recording: t.Optional[Recording] = getattr(_local, "recording", None)
     if (
@@ -268,6 +280,11 @@ def _active(environment: t.Any) -> t.Optional[Recording]:
     ):
         return None
     return recording
+
+
+#: The record of what reads nothing of the application's filters and tests (a parse tree):
+#: every Environment answers it alike.
+NOTHING_READ = (MAGIC, marshal.dumps(()))
 
 
 def record_of(code: t.Any) -> t.Optional[t.Tuple[t.Any, ...]]:

@@ -6,6 +6,7 @@ import typing as t
 
 from jinja2 import Environment, nodes
 
+from ._base import BytecodeCache
 from ._isolation import FROM_STRING_NAME, isolation, prepare, select, settled
 
 if t.TYPE_CHECKING:
@@ -21,18 +22,40 @@ def _cached_compile(
     try:
         # Content-addressed: the entry's name is the source's digest (behind a NUL byte, which
         # no loader name contains), so different strings never evict one another.
-        name = FROM_STRING_NAME + bcc.get_source_checksum(source)
+        checksum = bcc.get_source_checksum(source)
     except UnicodeEncodeError:
         # Lone surrogates (text decoded with surrogateescape) have no UTF-8 digest, in Jinja's
         # caches as in ours; from_string compiles them all the same, so do that, uncached.
         return compile(source)
+    name = FROM_STRING_NAME + checksum
     if getattr(bcc, "isolate_environments", False):
-        bucket = bcc.get_bucket(env, name, None, source)
+        bucket = bucket_for(bcc, env, name, None, source, checksum)
         if bucket.code is None:
             bucket.code = compile(source)
             bcc.set_bucket(bucket)
         return bucket.code
     return _isolated_here(env, bcc, name, source, compile)
+
+
+#: BytecodeCache.get_bucket: a cache whose get_bucket is this one takes a checksum computed
+#: already (see BytecodeCache._get_bucket).
+_OWN_GET_BUCKET = BytecodeCache.get_bucket
+
+
+def bucket_for(
+    bcc: t.Any,
+    env: Environment,
+    name: str,
+    filename: t.Optional[str],
+    source: str,
+    checksum: str,
+) -> t.Any:
+    """``bcc.get_bucket(env, name, filename, source)``, given the source's ``checksum`` as
+    ``bcc.get_source_checksum`` computed it for the name, so that it is not computed again;
+    a cache whose ``get_bucket`` is replaced is called as Jinja calls it."""
+    if type(bcc).get_bucket is _OWN_GET_BUCKET and "get_bucket" not in bcc.__dict__:
+        return bcc._get_bucket(env, name, filename, source, checksum)
+    return bcc.get_bucket(env, name, filename, source)
 
 
 def _isolated_here(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use super::codec::encode_parts;
 use super::counters::{self, Counters};
@@ -153,8 +153,8 @@ impl FsStorePy {
     /// the code carries a folding record that `verdicts` (the Environment's, by record)
     /// answered as recorded. Returns `(key, checksum, code or None, settled)` (see [`found`]).
     /// `cache` is the cache object, as `McStore.get` takes it; entry files are named from
-    /// this store's settings.
-    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None))]
+    /// this store's settings. `checksum`, when given, is the source's, computed by the caller.
+    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None, checksum=None))]
     #[allow(clippy::too_many_arguments)] // get_bucket's own arguments, and where to look
     fn get<'py>(
         &self,
@@ -165,8 +165,9 @@ impl FsStorePy {
         source: &Bound<'py, PyAny>,
         isolation: Option<&str>,
         verdicts: Option<&Bound<'py, PyDict>>,
+        checksum: Option<Bound<'py, PyString>>,
     ) -> PyResult<Found<'py>> {
-        let (key, checksum) = locate(py, name, filename, source, isolation)?;
+        let (key, checksum) = locate(py, name, filename, source, isolation, checksum)?;
         let code = self.load_from(py, &self.path(&key), &key, checksum.as_any())?;
         Ok(found(key, checksum, code, verdicts))
     }

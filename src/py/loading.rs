@@ -25,18 +25,24 @@ pub type Found<'py> = (
 );
 
 /// A template's bucket key (Jinja's, or Jinja's combined with the Environment's `isolation`
-/// suffix) and its source checksum, as one Python str: the lookup's and the bucket's.
+/// suffix) and its source checksum, as one Python str: the lookup's and the bucket's. The
+/// checksum is `known` when the caller computed it from this very source already (a
+/// template from a string is named by it), else computed here.
 pub fn locate<'py>(
     py: Python<'py>,
     name: &Bound<'py, PyAny>,
     filename: &Bound<'py, PyAny>,
     source: &Bound<'py, PyAny>,
     isolation: Option<&str>,
+    known: Option<Bound<'py, PyString>>,
 ) -> PyResult<(String, Bound<'py, PyString>)> {
     let mut key = key_of(name, filename)?;
     if let Some(suffix) = isolation {
         // the same as cache_key(key, suffix) in the generic get_bucket
         key = keys::cache_key(key.as_bytes(), Some(suffix.as_bytes()));
+    }
+    if let Some(checksum) = known {
+        return Ok((key, checksum));
     }
     let checksum = keys::source_checksum(utf8(source, "source")?.as_bytes());
     Ok((key, PyString::new(py, &checksum)))

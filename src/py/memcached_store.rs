@@ -371,7 +371,7 @@ impl McStorePy {
     /// The whole hit path of `get_bucket` in one call, as `FsStore.get`, through the
     /// `cache`'s client with the memcached key its prefix + the bucket's key: read from the
     /// cache at every call, as Jinja reads them.
-    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None))]
+    #[pyo3(signature = (cache, name, filename, source, isolation, verdicts=None, checksum=None))]
     #[allow(clippy::too_many_arguments)] // get_bucket's own arguments, and where to look
     fn get<'py>(
         &self,
@@ -382,8 +382,9 @@ impl McStorePy {
         source: &Bound<'py, PyAny>,
         isolation: Option<&str>,
         verdicts: Option<&Bound<'py, PyDict>>,
+        checksum: Option<Bound<'py, PyString>>,
     ) -> PyResult<Found<'py>> {
-        let (bucket_key, checksum) = locate(py, name, filename, source, isolation)?;
+        let (bucket_key, checksum) = locate(py, name, filename, source, isolation, checksum)?;
         let client = cache.getattr(intern!(py, "client"))?;
         let prefix = cache.getattr(intern!(py, "prefix"))?;
         let key = format!("{}{bucket_key}", prefix.cast::<PyString>()?.to_cow()?);
