@@ -362,6 +362,44 @@ def test_undefined_classes_made_per_node_are_one_configuration(monkeypatch, capl
     assert len(others) == 2 and not others & keys
 
 
+def test_undefined_classes_made_per_node_are_told_apart_by_their_configuration(monkeypatch):
+    # What a factory's class captures besides the node (a flag, a function, defaults) is
+    # configuration: the class shapes that the shallow signature names natively keep it.
+    from jinja2 import Undefined
+
+    def create_undefined(node, strict, hint=None, render=str):
+        class NodeUndefined(Undefined):
+            def __init__(self, *args, hint=hint, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.node = node
+
+            def __str__(self):
+                if strict:
+                    self._fail_with_undefined_error()
+                return render("")
+
+        return NodeUndefined
+
+    calls = counting_compute(monkeypatch)
+    alike = {key_of(Environment(undefined=create_undefined(object(), True))) for _ in range(4)}
+    assert len(alike) == 1 and len(calls) == 1
+    others = [
+        key_of(Environment(undefined=create_undefined(object(), False))),
+        key_of(Environment(undefined=create_undefined(object(), True, hint="x"))),
+        key_of(Environment(undefined=create_undefined(object(), True, render=repr))),
+    ]
+    assert len(set(others)) == 3 and not set(others) & alike
+
+    def with_property(node):
+        class NodeUndefined(Undefined):  # a kind of member named in Python, not natively
+            where = property(lambda self: node)
+
+        return NodeUndefined
+
+    shared = {key_of(Environment(undefined=with_property(object()))) for _ in range(3)}
+    assert len(shared) == 1 and not shared & alike
+
+
 def test_an_overlay_gets_its_own_fingerprint():
     env = Environment()
     key_of(env)

@@ -68,7 +68,9 @@ def test_a_tree_from_the_store_is_the_tree_parsing_gives(cache, source):
     parsed = Environment(extensions=EXTENSIONS).parse(source)
     first = env.parse(source)
     jinja_bccache.memory_cache_clear()  # the next one comes from the directory
-    again = ParsingEnv(bytecode_cache=FileSystemBytecodeCache(cache.directory), extensions=EXTENSIONS)
+    again = ParsingEnv(
+        bytecode_cache=FileSystemBytecodeCache(cache.directory), extensions=EXTENSIONS
+    )
     loaded = again.parse(source)
     assert tree_state(first) == tree_state(parsed)
     assert tree_state(loaded) == tree_state(parsed)

@@ -86,7 +86,7 @@ _REPR_VALUES = frozenset(
 )
 
 #: What a closure cell of a factory-made class may hold and still be described by value.
-_NOT_FACTORY_DATA: t.Tuple[type, ...] = (
+NOT_FACTORY_DATA: t.Tuple[type, ...] = (
     *PLAIN,
     tuple,
     frozenset,
@@ -180,7 +180,7 @@ def pinned(obj: t.Any) -> bool:
 def is_factory_datum(value: t.Any) -> bool:
     """Whether a value captured by a factory-made class is data that class was given (an
     object such as a dbt node), as opposed to configuration (plain values, functions, classes)."""
-    return not isinstance(value, _NOT_FACTORY_DATA)
+    return not isinstance(value, NOT_FACTORY_DATA)
 
 
 def is_singledispatch(fn: t.Any) -> bool:

@@ -16,6 +16,7 @@ __all__ = [
     "memory_cache_info",
     "set_memory_cache",
     "memo_entry",
+    "factory_shape",
     "shallow_names",
     "snapshot",
     "entry_dump",
@@ -37,6 +38,9 @@ def snapshot(
     state: t.Dict[str, t.Any], skip: str, containers: t.List[t.Any]
 ) -> t.Tuple[t.Any, ...]: ...
 def shallow_names(values: t.List[t.Any], watched: t.List[t.Any]) -> t.Tuple[t.Any, ...]: ...
+def factory_shape(
+    cls: type, watched: t.List[t.Any], kinds: t.Tuple[t.Any, ...]
+) -> t.Optional[t.Tuple[t.Any, ...]]: ...
 def memo_entry(
     owner: object, state: t.Dict[str, t.Any], key: str
 ) -> t.Optional[t.List[t.Any]]: ...

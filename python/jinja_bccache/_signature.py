@@ -20,7 +20,15 @@ import types
 import typing as t
 import weakref
 
-from ._describe import BEHAVIOUR, DECLARED, LARGE, PLAIN_TYPES, is_factory_datum, pinned
+from ._describe import (
+    BEHAVIOUR,
+    DECLARED,
+    LARGE,
+    NOT_FACTORY_DATA,
+    PLAIN_TYPES,
+    is_factory_datum,
+    pinned,
+)
 from ._fingerprint import (
     ENVIRONMENT_ATTRS,
     FILTER_REGISTRIES,
@@ -30,7 +38,7 @@ from ._fingerprint import (
     settings,
     shared_defaults,
 )
-from ._native import shallow_names
+from ._native import factory_shape, shallow_names
 
 if t.TYPE_CHECKING:
     from jinja2 import Environment
@@ -44,6 +52,9 @@ _NAMED: t.Tuple[type, ...] = (
 )
 
 _UNDEFINED = ENVIRONMENT_ATTRS.index("undefined")
+
+#: What factory_shape tells functions, behaviour and factory data by.
+_FACTORY_KINDS: t.Tuple[t.Any, ...] = (types.FunctionType, BEHAVIOUR, NOT_FACTORY_DATA, DECLARED)
 
 
 class NoShortcut(Exception):
@@ -210,13 +221,19 @@ class Signature:
         values = [type(env), shared_defaults(), *settings(env)]
         undefined = values[_UNDEFINED + 2]
         if isinstance(undefined, type) and not pinned(undefined):
-            # made per Environment by a factory (dbt's, per node): by what it is made of
+            # made per Environment by a factory (dbt's, per node): by what it is made of,
+            # natively for a shallow signature where the class is plain functions
             values[_UNDEFINED + 2] = None
-            self._factory = True
-            try:
-                parts.append(self.ident(undefined))
-            finally:
-                self._factory = False
+            shape = None
+            if kind == "shallow":
+                shape = factory_shape(undefined, self.watched, _FACTORY_KINDS)
+            if shape is None:
+                self._factory = True
+                try:
+                    shape = self.ident(undefined)
+                finally:
+                    self._factory = False
+            parts.append(shape)
         kept = [(attr, state[attr]) for attr in extended if not callable(state[attr])]
         values.append(len(kept))
         for pair in kept:

@@ -40,5 +40,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memo::snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(memo::memo_entry, m)?)?;
     m.add_function(wrap_pyfunction!(signature::shallow_names, m)?)?;
+    m.add_function(wrap_pyfunction!(signature::factory_shape, m)?)?;
     Ok(())
 }
