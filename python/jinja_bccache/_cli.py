@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run dbt with the cache; dbt's own arguments follow (dbt parse ...)",
         add_help=False,
     )
+    for name in ("ansible-playbook", "ansible"):
+        commands.add_parser(
+            name,
+            help=f"run {name} with the cache; its own arguments follow",
+            add_help=False,
+        )
     p = commands.add_parser("warm", help="compile every template of an Environment into its cache")
     p.add_argument(
         "environment", help="MODULE:ATTR of an Environment or of a factory returning one"
@@ -218,6 +224,10 @@ def main(argv: t.Optional[t.List[str]] = None) -> int:
         from ._dbt import main as dbt_main
 
         return dbt_main(argv[1:])
+    if argv[:1] in (["ansible-playbook"], ["ansible"]):  # and after these, Ansible's
+        from ._ansible import main as ansible_main
+
+        return ansible_main(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

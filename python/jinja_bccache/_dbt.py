@@ -14,16 +14,13 @@ as dbt reads them), created if missing. ``$JINJA_BCCACHE_REPORT=1`` prints the c
 counters to stderr at exit.
 """
 
-import atexit
-import logging
 import os
-import sys
 import typing as t
 
 from ._base import BytecodeCache
-from ._filesystem import FileSystemBytecodeCache
 from ._from_string import FromStringCacheMixin
 from ._parse_cache import ParseCacheMixin
+from ._tools import cached_subclass, installed, named_or_directory, run
 
 #: The directory, in the project's target path, that holds the cache by default.
 CACHE_DIR_NAME = "jinja_bccache"
@@ -43,76 +40,32 @@ def _option(args: t.Sequence[str], name: str, variable: str) -> t.Optional[str]:
 
 def cache_for(args: t.Sequence[str]) -> BytecodeCache:
     """The cache for a dbt command line (see the module's documentation)."""
-    if os.environ.get("JINJA_BCCACHE_URL"):
-        from ._url import from_url
 
-        return from_url()
-    project = _option(args, "--project-dir", "DBT_PROJECT_DIR") or os.curdir
-    target = _option(args, "--target-path", "DBT_TARGET_PATH") or "target"
-    directory = os.path.join(project, target, CACHE_DIR_NAME)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    return FileSystemBytecodeCache(os.path.abspath(directory))
+    def directory() -> str:
+        project = _option(args, "--project-dir", "DBT_PROJECT_DIR") or os.curdir
+        target = _option(args, "--target-path", "DBT_TARGET_PATH") or "target"
+        return os.path.join(project, target, CACHE_DIR_NAME)
+
+    return named_or_directory(directory)
 
 
 def install(cache: BytecodeCache) -> None:
     """Make dbt's Environments cache what they compile into ``cache`` (again: replaces the
     cache an earlier call installed)."""
     # dbt is not a dependency: imported only when the integration runs
-    import dbt_common.clients.jinja as dbt_jinja  # type: ignore[import-not-found]
+    import dbt_common.clients.jinja as dbt_jinja
 
     for name in ("MacroFuzzEnvironment", "NativeSandboxEnvironment"):
         current = getattr(dbt_jinja, name)
-        base = getattr(current, "_jinja_bccache_base", current)
-
-        def __init__(self: t.Any, *args: t.Any, _base: type = base, **kwargs: t.Any) -> None:
-            kwargs.setdefault("bytecode_cache", cache)
-            _base.__init__(self, *args, **kwargs)  # type: ignore[misc]
-
-        cached = type(
-            name,
-            (ParseCacheMixin, FromStringCacheMixin, base),
-            {"__init__": __init__, "__module__": __name__, "_jinja_bccache_base": base},
-        )
+        cached = cached_subclass(current, (ParseCacheMixin, FromStringCacheMixin), cache, {})
         setattr(dbt_jinja, name, cached)
-
-
-class _Kept(logging.Handler):
-    """Keeps the records it is handed, for the report."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: t.List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def _report(cache: BytecodeCache) -> None:
-    """At exit: the cache's counters and how many records this package logged (warnings and
-    worse, as logging passes them by default)."""
-    kept = _Kept()
-    logging.getLogger("jinja_bccache").addHandler(kept)
-    stats = getattr(cache, "stats", dict)
-
-    def report() -> None:
-        logged = kept.records
-        print(f"jinja_bccache: {stats()}, {len(logged)} log records", file=sys.stderr)
-        for record in logged[:3]:
-            print(f"  {record.levelname}: {record.getMessage()[:300]}", file=sys.stderr)
-
-    atexit.register(report)
 
 
 def main(args: t.Sequence[str]) -> int:
     """``python -m jinja_bccache dbt ARGS``: dbt's command line, with the cache."""
     cache = cache_for(args)
     install(cache)
-    if os.environ.get("JINJA_BCCACHE_REPORT"):
-        _report(cache)
-    from dbt.cli.main import cli  # type: ignore[import-not-found]
+    installed("dbt", cache)
+    from dbt.cli.main import cli
 
-    try:
-        cli.main(args=list(args), prog_name="dbt")
-    except SystemExit as exit:
-        return exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-    return 0
+    return run(lambda: cli.main(args=list(args), prog_name="dbt"))

@@ -2,23 +2,48 @@
 ``Environment.compile(source)``), which Jinja never caches: dbt, Ansible and Salt build most
 of their templates this way."""
 
+import threading
 import typing as t
 
 from jinja2 import Environment, nodes
+from jinja2.environment import TemplateExpression
 
 from ._base import BytecodeCache
+from ._folding import disarm
 from ._isolation import FROM_STRING_NAME, isolation, prepare, select, settled
 
 if t.TYPE_CHECKING:
     from jinja2 import Template
 
 
-def _cached_compile(
-    env: Environment, source: t.Union[str, nodes.Template], compile: t.Callable[..., t.Any]
-) -> t.Any:
-    bcc = env.bytecode_cache
+#: Names the entries of compile_expression, beside from_string's (FROM_STRING_NAME + digest).
+EXPRESSION = "expr:"
+
+
+def ambient_key(env: Environment) -> t.Optional[str]:
+    """What the Environment's ``ambient_compile_key()`` says changes its compilation now,
+    beyond its settings ("" when it has no such method); None: compile without the cache."""
+    hook = getattr(env, "ambient_compile_key", None)
+    if hook is None:
+        return ""
+    key = hook()
+    if key is not None and not isinstance(key, str):
+        raise TypeError(
+            f"ambient_compile_key() must return a str or None, not {type(key).__name__}"
+        )
+    return key
+
+
+def entry_name(
+    env: Environment, bcc: t.Any, source: t.Any, kind: str = ""
+) -> t.Optional[t.Tuple[str, str]]:
+    """The name a string's entry has, and the source's checksum; None when it is not cached
+    (not a string, no digest, or the Environment's ambient key says so)."""
     if bcc is None or not isinstance(source, str):
-        return compile(source)
+        return None
+    ambient = ambient_key(env)
+    if ambient is None:
+        return None
     try:
         # Content-addressed: the entry's name is the source's digest (behind a NUL byte, which
         # no loader name contains), so different strings never evict one another.
@@ -26,12 +51,31 @@ def _cached_compile(
     except UnicodeEncodeError:
         # Lone surrogates (text decoded with surrogateescape) have no UTF-8 digest, in Jinja's
         # caches as in ours; from_string compiles them all the same, so do that, uncached.
+        return None
+    name = FROM_STRING_NAME + kind + checksum
+    return (f"{name}\x00{ambient}" if ambient else name), checksum
+
+
+def _cached_compile(
+    env: Environment,
+    source: t.Union[str, nodes.Template],
+    compile: t.Callable[..., t.Any],
+    kind: str = "",
+) -> t.Any:
+    bcc = env.bytecode_cache
+    named = entry_name(env, bcc, source, kind)
+    if named is None:
         return compile(source)
-    name = FROM_STRING_NAME + checksum
+    name, checksum = named
+    assert isinstance(source, str) and bcc is not None  # as entry_name found them
     if getattr(bcc, "isolate_environments", False):
         bucket = bucket_for(bcc, env, name, None, source, checksum)
         if bucket.code is None:
-            bucket.code = compile(source)
+            code = compile(source)
+            if code is None:  # nothing to keep (see compile_expression)
+                disarm()
+                return None
+            bucket.code = code
             bcc.set_bucket(bucket)
         return bucket.code
     return _isolated_here(env, bcc, name, source, compile)
@@ -78,7 +122,11 @@ def _isolated_here(
         bucket = select(env, entry, bucket, next_variant, (name, None, source))
     if bucket.code is not None:
         return bucket.code
-    bucket.code = compile(source)
+    code = compile(source)
+    if code is None:  # nothing to keep (see compile_expression)
+        disarm()
+        return None
+    bucket.code = code
     store, _ = prepare(bucket, entry)
     if store:
         bcc.set_bucket(bucket)
@@ -91,9 +139,14 @@ class FromStringCacheMixin:
         class CachedEnvironment(FromStringCacheMixin, jinja2.Environment): ...
         class CachedSandbox(FromStringCacheMixin, SandboxedEnvironment): ...
 
-    ``from_string(source)`` and ``compile(source)`` then load from the cache, keyed by the
-    source's digest and the environment fingerprint. Templates from the loader already go
-    through the cache and are left alone, so nothing is cached twice.
+    ``from_string(source)``, ``compile(source)`` and ``compile_expression(source)`` then
+    load from the cache, keyed by the source's digest and the environment fingerprint.
+    Templates from the loader already go through the cache and are left alone, so nothing is
+    cached twice.
+
+    An Environment whose compilation also depends on something outside its settings (a
+    context variable its lexer reads, as Ansible's does) defines ``ambient_compile_key()``:
+    a str that becomes part of each entry's name, or None to compile without the cache.
     """
 
     def compile(
@@ -108,7 +161,41 @@ class FromStringCacheMixin:
         if name is not None or filename is not None or raw or defer_init:
             return parent(source, name, filename, raw, defer_init)
         assert isinstance(self, Environment), "FromStringCacheMixin goes before an Environment"
+        if not isinstance(source, str):
+            code = parent(source)
+            slot = getattr(_capturing, "slot", None)
+            if slot is not None and slot[0] is self and slot[1] is None:
+                slot[1] = code
+            return code
         return _cached_compile(self, source, parent)
+
+    def compile_expression(self, source: str, undefined_to_none: bool = True) -> t.Any:
+        assert isinstance(self, Environment), "FromStringCacheMixin goes before an Environment"
+        parent = super().compile_expression  # type: ignore[misc]
+        made: t.List[t.Any] = []
+
+        def compile(source: str) -> t.Any:
+            # Compiled as the Environment's own compile_expression compiles it (every
+            # override on the way runs as without the cache); the code its tree compiles to
+            # is taken on the way, in compile() above, to be stored.
+            outer = getattr(_capturing, "slot", None)
+            _capturing.slot = slot = [self, None]
+            try:
+                made.append(parent(source, undefined_to_none))
+            finally:
+                _capturing.slot = outer
+            return slot[1]
+
+        code = _cached_compile(self, source, compile, EXPRESSION)
+        if made:  # compiled, cached or not
+            return made[0]
+        # loaded: what Jinja's compile_expression makes of the code, as from_string(tree) does
+        template = self.template_class.from_code(self, code, self.make_globals(None), None)
+        return TemplateExpression(template, undefined_to_none)
+
+
+#: The compile_expression in progress in this thread: [its Environment, the code compiled].
+_capturing = threading.local()
 
 
 def cached_from_string(

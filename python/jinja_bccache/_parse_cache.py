@@ -20,7 +20,7 @@ from jinja2 import Environment, nodes
 
 from ._base import BytecodeCache
 from ._folding import NOTHING_READ, attach, restore, set_aside
-from ._from_string import bucket_for
+from ._from_string import ambient_key, bucket_for
 from ._isolation import FROM_STRING_NAME
 from ._trees import MAGIC, Unencodable, decode, encode
 
@@ -67,11 +67,15 @@ def cached_parse(
         or not bcc.isolate_environments  # the fingerprint is what keeps configurations apart
     ):
         return parse(source, name, filename)
+    ambient = ambient_key(env)
+    if ambient is None:
+        return parse(source, name, filename)
     try:
         checksum = bcc.get_source_checksum(source)
     except UnicodeEncodeError:  # no digest for lone surrogates: parsed, uncached
         return parse(source, name, filename)
-    entry_name = PARSE_NAME + checksum
+    # (after the digest, of fixed length: "[" starts an ambient key, NUL a name)
+    entry_name = PARSE_NAME + checksum + (f"[{ambient}]" if ambient else "")
     if name is not None:
         entry_name = f"{entry_name}\x00{name}"
     # A tree is parsed, never compiled: a compilation armed for recording (this parse is
