@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from test_tool_variable import installed_pth
 
 from jinja_bccache import FileSystemBytecodeCache, MemcachedBytecodeCache
 
@@ -67,8 +68,13 @@ def _playbook(tmp_path):
 
 
 def _run(work, out, env, cached):
-    command = [sys.executable, "-m", "jinja_bccache"] if cached else [sys.executable, "-m"]
-    command += ["ansible-playbook"] if cached else ["ansible.cli.playbook"]
+    """ansible-playbook: plain (False), through ``python -m jinja_bccache`` (True), or
+    Ansible's own command line with ``JINJA_BCCACHE_TOOL=ansible`` ("variable")."""
+    switch = cached is True
+    command = [sys.executable, "-m", "jinja_bccache"] if switch else [sys.executable, "-m"]
+    command += ["ansible-playbook"] if switch else ["ansible.cli.playbook"]
+    if cached == "variable":
+        env = dict(env, JINJA_BCCACHE_TOOL="ansible")
     command += [
         "-i",
         "localhost,",
@@ -85,12 +91,15 @@ def _run(work, out, env, cached):
     return done.stdout, [(out / name).read_text() for name in files], done.stderr
 
 
-def test_a_playbook_run_through_the_switch_renders_as_without_it(ansible, tmp_path):
+@pytest.mark.parametrize("switch", [True, "variable"], ids=["python-m", "variable"])
+def test_a_playbook_run_through_the_switch_renders_as_without_it(ansible, tmp_path, switch):
+    if switch == "variable" and not os.path.exists(installed_pth()):
+        pytest.skip("an editable install has no jinja_bccache.pth to read the variable")
     work = _playbook(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "JINJA_BCCACHE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JINJA_BCCACHE_")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     outputs = []
-    for i, cached in enumerate((False, True, True)):
+    for i, cached in enumerate((False, switch, switch)):
         out = tmp_path / f"out{i}"
         out.mkdir()
         outputs.append(_run(work, out, env, cached))

@@ -69,7 +69,8 @@ TRIGGERED = """
     _auto.activate("fake")
     assert not seen
     import fake_tool
-    print(seen, type(fake_tool.__spec__.loader).__name__)
+    # and the module's own loader is back in its spec
+    print(seen, type(fake_tool.__spec__.loader).__name__, type(fake_tool.__loader__).__name__)
     _auto.activate("fake")  # already imported: installed at once
     print(seen)
 """
@@ -78,7 +79,7 @@ TRIGGERED = """
 def test_the_integration_is_installed_right_after_the_tools_module_runs():
     out = python(TRIGGERED)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["[True] _Then", "[True, True]"]
+    assert out.stdout.split("\n")[:2] == ["[True] Finder Finder", "[True, True]"]
 
 
 def test_set_the_package_waits_for_the_tools_module(pth):

@@ -63,8 +63,9 @@ def _install(then: t.Callable[[types.ModuleType], None], module: types.ModuleTyp
 
 
 class _Then(importlib.abc.Loader):
-    """A module's own loader, which runs ``then`` once the module is executed; everything else
-    (its source for tracebacks, its resources) is the loader's own."""
+    """A module's own loader, which runs ``then`` once the module is executed, and then puts
+    the loader back in the module's spec (a reload is the module's own); until then everything
+    else (its source for tracebacks, its resources) is the loader's own."""
 
     def __init__(self, loader: t.Any, then: t.Callable[[types.ModuleType], None]) -> None:
         self._loader = loader
@@ -74,7 +75,14 @@ class _Then(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        self._loader.exec_module(module)
+        try:
+            self._loader.exec_module(module)
+        finally:
+            spec = getattr(module, "__spec__", None)
+            if spec is not None:
+                spec.loader = self._loader
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
         _install(self._then, module)
 
     def __getattr__(self, name: str) -> t.Any:
