@@ -35,7 +35,15 @@ import typing as t
 from ._base import BytecodeCache
 from ._from_string import FromStringCacheMixin
 from ._isolation import entry_of
-from ._tools import cached_subclass, installed, named_or_directory, run, user_cache_dir
+from ._tools import (
+    cached_subclass,
+    installed,
+    named_or_directory,
+    prepared,
+    require,
+    run,
+    user_cache_dir,
+)
 
 logger = logging.getLogger("jinja_bccache")
 
@@ -104,11 +112,12 @@ def _fingerprint_before_fork() -> None:
 def main(command: str, args: t.Sequence[str]) -> int:
     """``python -m jinja_bccache ansible-playbook ARGS``: Ansible's command line, with the
     cache."""
+    require("ansible", "ansible-core")
     # The command line's module first: it sets Ansible up as its own script does.
     cli = importlib.import_module(COMMANDS[command])
-    cache = cache_for()
-    install(cache)
-    # Ansible's workers are forked, and have it already; the other Python processes it
-    # starts (modules, their interpreters) template nothing, and are left alone.
-    installed("ansible", cache, children=False)
+    cache = prepared("ansible", cache_for, install)
+    if cache is not None:
+        # Ansible's workers are forked, and have it already; the other Python processes it
+        # starts (modules, their interpreters) template nothing, and are left alone.
+        installed("ansible", cache, children=False)
     return run(lambda: cli.main([command, *args]))

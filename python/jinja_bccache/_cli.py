@@ -218,16 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: t.Optional[t.List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["dbt"]:  # everything after it is dbt's, --help included
-        from ._dbt import main as dbt_main
+def _tool(command: str, args: t.List[str]) -> int:
+    """``dbt`` and Ansible's commands: everything after the name is the tool's, --help
+    included."""
+    from ._tools import Refused
 
-        return dbt_main(argv[1:])
-    if argv[:1] in (["ansible-playbook"], ["ansible"]):  # and after these, Ansible's
+    try:
+        if command == "dbt":
+            from ._dbt import main as dbt_main
+
+            return dbt_main(args)
         from ._ansible import main as ansible_main
 
-        return ansible_main(argv[0], argv[1:])
+        return ansible_main(command, args)
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: t.Optional[t.List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["dbt"], ["ansible-playbook"], ["ansible"]):
+        return _tool(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

@@ -20,7 +20,7 @@ import typing as t
 from ._base import BytecodeCache
 from ._from_string import FromStringCacheMixin
 from ._parse_cache import ParseCacheMixin
-from ._tools import cached_subclass, installed, named_or_directory, run
+from ._tools import cached_subclass, installed, named_or_directory, prepared, require, run
 
 #: The directory, in the project's target path, that holds the cache by default.
 CACHE_DIR_NAME = "jinja_bccache"
@@ -63,9 +63,11 @@ def install(cache: BytecodeCache) -> None:
 
 def main(args: t.Sequence[str]) -> int:
     """``python -m jinja_bccache dbt ARGS``: dbt's command line, with the cache."""
-    cache = cache_for(args)
-    install(cache)
-    installed("dbt", cache)
+    require("dbt", "dbt-core")
+    cache = prepared("dbt", lambda: cache_for(args), install)
+    if cache is not None:
+        installed("dbt", cache)
+    # after install: a module of dbt's that copied a class from dbt_common gets the cached one
     from dbt.cli.main import cli
 
     return run(lambda: cli.main(args=list(args), prog_name="dbt"))

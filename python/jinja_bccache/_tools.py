@@ -3,6 +3,7 @@
 and the report ``$JINJA_BCCACHE_REPORT=1`` asks for."""
 
 import atexit
+import importlib.util
 import logging
 import os
 import pathlib
@@ -48,6 +49,45 @@ def cached_subclass(
 
     own = {"__init__": __init__, "__module__": __name__, "_jinja_bccache_base": base}
     return type(current.__name__, (*mixins, base), {**own, **namespace})
+
+
+logger = logging.getLogger("jinja_bccache")
+
+
+class Refused(Exception):
+    """Why a tool's run through the switch does not start: the tool is not installed, or the
+    cache it names cannot be made (a malformed ``$JINJA_BCCACHE_URL``, a directory that
+    cannot be created)."""
+
+
+def require(tool: str, distribution: str) -> None:
+    """Refused unless ``tool``'s top-level package can be imported (looks, imports nothing)."""
+    if importlib.util.find_spec(tool) is None:
+        raise Refused(f"{distribution} is not installed in this Python ({sys.executable})")
+
+
+def prepared(
+    tool: str, cache_for: t.Callable[[], BytecodeCache], install: t.Callable[[BytecodeCache], None]
+) -> t.Optional[BytecodeCache]:
+    """The cache, installed into ``tool``; None when the integration cannot be installed into
+    this version of the tool: that is logged, and the tool runs as without the switch."""
+    try:
+        cache = cache_for()
+    except (OSError, ValueError, ImportError) as exc:
+        raise Refused(f"the cache cannot be made: {exc}") from exc
+    try:
+        install(cache)
+    except Exception as exc:  # a version of the tool this integration does not know
+        logger.warning(
+            "jinja_bccache: the %s integration could not be installed (%s: %s); "
+            "%s runs without the cache",
+            tool,
+            type(exc).__name__,
+            exc,
+            tool,
+        )
+        return None
+    return cache
 
 
 #: Set to a tool's name, turns its integration on in every Python process (see _auto.py).
