@@ -1,3 +1,7 @@
+import importlib.util
+import subprocess
+import sys
+
 import jinja2.bccache
 import pytest
 from jinja2 import PackageLoader
@@ -124,3 +128,19 @@ def memory_layer_off():
     previous = jinja_bccache.set_memory_cache(0)
     yield
     jinja_bccache.set_memory_cache(previous)
+
+
+@pytest.fixture(scope="session")
+def ansible():
+    """Skips unless ansible-core is installed and runs on this Python (test_ansible.py,
+    test_tool_switch_errors.py)."""
+    if importlib.util.find_spec("ansible") is None:
+        pytest.skip("ansible-core is not installed (2.19 needs Python 3.11 or later)")
+    # where Ansible does not support this Python it fails by itself, without this package
+    probe = subprocess.run(
+        [sys.executable, "-c", "import ansible.template, ansible.cli.playbook"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"ansible-core does not run here: {probe.stderr.strip().splitlines()[-1]}")

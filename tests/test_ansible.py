@@ -13,20 +13,6 @@ from test_tool_variable import installed_pth
 
 from jinja_bccache import FileSystemBytecodeCache, MemcachedBytecodeCache
 
-
-@pytest.fixture(scope="module")
-def ansible():
-    pytest.importorskip("ansible", reason="ansible-core 2.19 needs Python 3.11 or later")
-    # where Ansible does not support this Python it fails by itself, without this package
-    probe = subprocess.run(
-        [sys.executable, "-c", "import ansible.template, ansible.cli.playbook"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"ansible-core does not run here: {probe.stderr.strip().splitlines()[-1]}")
-
-
 PLAYBOOK = textwrap.dedent("""\
     - hosts: all
       gather_facts: false

@@ -75,12 +75,6 @@ def test_an_integration_that_does_not_fit_is_logged_and_the_tool_runs_uncached(t
     ]
 
 
-@pytest.fixture
-def ansible():
-    if importlib.util.find_spec("ansible") is None:
-        pytest.skip("ansible-core is not installed (it needs Python 3.11 or later)")
-
-
 def test_a_malformed_store_url_stops_ansible_before_it_starts(ansible):
     out = _switch("ansible-playbook", "--version", JINJA_BCCACHE_URL="memcached://h:port/")
     assert (
