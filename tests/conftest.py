@@ -144,3 +144,17 @@ def ansible():
     )
     if probe.returncode != 0:
         pytest.skip(f"ansible-core does not run here: {probe.stderr.strip().splitlines()[-1]}")
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Counts real compilations (code generation), whatever path asked for them."""
+    count = [0]
+    original = jinja2.Environment._compile
+
+    def counting(self, source, filename):
+        count[0] += 1
+        return original(self, source, filename)
+
+    monkeypatch.setattr(jinja2.Environment, "_compile", counting)
+    return count

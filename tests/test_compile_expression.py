@@ -7,35 +7,10 @@ import jinja2.bccache
 import pytest
 from jinja2 import Environment, TemplateSyntaxError
 from jinja2.nativetypes import NativeEnvironment
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
+from test_from_string import CachedEnv, CachedNative, CachedSandbox
 
-from jinja_bccache import FileSystemBytecodeCache, FromStringCacheMixin
-
-
-class CachedEnv(FromStringCacheMixin, Environment):
-    pass
-
-
-class CachedSandbox(FromStringCacheMixin, SandboxedEnvironment):
-    pass
-
-
-class CachedNative(FromStringCacheMixin, NativeEnvironment):
-    pass
-
-
-@pytest.fixture
-def compiles(monkeypatch):
-    """Counts real compilations (code generation), whatever path asked for them."""
-    count = [0]
-    original = Environment._compile
-
-    def counting(self, source, filename):
-        count[0] += 1
-        return original(self, source, filename)
-
-    monkeypatch.setattr(Environment, "_compile", counting)
-    return count
+from jinja_bccache import FileSystemBytecodeCache
 
 
 @pytest.mark.parametrize("cls,base", [(CachedEnv, Environment), (CachedNative, NativeEnvironment)])

@@ -28,20 +28,6 @@ class CachedNative(FromStringCacheMixin, NativeEnvironment):
     pass
 
 
-@pytest.fixture
-def compiles(monkeypatch):
-    """Counts real compilations (code generation), whatever path asked for them."""
-    count = [0]
-    original = Environment._compile
-
-    def counting(self, source, filename):
-        count[0] += 1
-        return original(self, source, filename)
-
-    monkeypatch.setattr(Environment, "_compile", counting)
-    return count
-
-
 def render(template, enable_async=False):
     if enable_async:
         return asyncio.run(template.render_async(CONTEXT))

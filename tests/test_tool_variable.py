@@ -51,33 +51,36 @@ def test_unset_it_imports_nothing(pth):
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 
 
+#: A stand-in for a tool: its module ``fake_tool`` is found by a finder after ours, as a real
+#: one would be, and sets ``ran`` when it runs; the tool "fake" is triggered by it.
+FAKE_TOOL = """
+import importlib.abc, importlib.util, sys
+class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name == "fake_tool":
+            return importlib.util.spec_from_loader(name, self)
+    def exec_module(self, module):
+        module.ran = True
+sys.meta_path.append(Finder())
+from jinja_bccache import _auto
+_auto.TRIGGERS["fake"] = "fake_tool"
+"""
+
 TRIGGERED = """
-    import sys, types
-    # a stand-in for the tool's module, found by a finder after ours, as a real one would be
-    import importlib.abc, importlib.util
-    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        def find_spec(self, name, path=None, target=None):
-            if name == "fake_tool":
-                return importlib.util.spec_from_loader(name, self)
-        def exec_module(self, module):
-            module.ran = True
-    sys.meta_path.append(Finder())
-    from jinja_bccache import _auto
-    seen = []
-    _auto.TRIGGERS["fake"] = "fake_tool"
-    _auto._INSTALLERS["fake"] = lambda module: seen.append(module.ran)
-    _auto.activate("fake")
-    assert not seen
-    import fake_tool
-    # and the module's own loader is back in its spec
-    print(seen, type(fake_tool.__spec__.loader).__name__, type(fake_tool.__loader__).__name__)
-    _auto.activate("fake")  # already imported: installed at once
-    print(seen)
+seen = []
+_auto._INSTALLERS["fake"] = lambda module: seen.append(module.ran)
+_auto.activate("fake")
+assert not seen
+import fake_tool
+# and the module's own loader is back in its spec
+print(seen, type(fake_tool.__spec__.loader).__name__, type(fake_tool.__loader__).__name__)
+_auto.activate("fake")  # already imported: installed at once
+print(seen)
 """
 
 
 def test_the_integration_is_installed_right_after_the_tools_module_runs():
-    out = python(TRIGGERED)
+    out = python(FAKE_TOOL + TRIGGERED)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["[True] Finder Finder", "[True, True]"]
 
@@ -102,24 +105,14 @@ def test_a_name_that_is_no_tool_is_logged_and_changes_nothing(pth):
 
 def test_a_failing_install_is_logged_and_the_tool_runs_without_the_cache():
     code = """
-        import importlib.abc, importlib.util, sys
-        class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-            def find_spec(self, name, path=None, target=None):
-                if name == "fake_tool":
-                    return importlib.util.spec_from_loader(name, self)
-            def exec_module(self, module):
-                module.value = 1
-        sys.meta_path.append(Finder())
-        from jinja_bccache import _auto
-        _auto.TRIGGERS["fake"] = "fake_tool"
         def broken(module):
             raise RuntimeError("no cache here")
         _auto._INSTALLERS["fake"] = broken
         _auto.activate("fake")
         import fake_tool
-        print(fake_tool.value)
+        print(fake_tool.ran)
     """
-    out = python(code)
-    assert out.returncode == 0 and out.stdout.strip() == "1", out.stderr
+    out = python(FAKE_TOOL + textwrap.dedent(code))
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
     assert "the integration was not installed when fake_tool was imported" in out.stderr
     assert "RuntimeError: no cache here" in out.stderr
