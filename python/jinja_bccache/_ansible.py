@@ -82,14 +82,15 @@ def install(cache: BytecodeCache) -> None:
     namespace = {"ambient_compile_key": _ambient_compile_key()}
     cached = cached_subclass(_engine.AnsibleEnvironment, (FromStringCacheMixin,), cache, namespace)
     _engine.AnsibleEnvironment = cached
-    global _before_fork
-    if _before_fork is None and hasattr(os, "register_at_fork"):
-        _before_fork = [False]
+    global _hooked
+    if not _hooked and hasattr(os, "register_at_fork"):
         os.register_at_fork(before=_fingerprint_before_fork)
+        _hooked = True
 
 
-#: Whether the fingerprint was computed before a fork, once installed (None: not installed).
-_before_fork: t.Optional[t.List[bool]] = None
+#: Whether the hook below is registered (once per process), and whether it has run.
+_hooked = False
+_fingerprinted = False
 
 
 def _fingerprint_before_fork() -> None:
@@ -98,9 +99,10 @@ def _fingerprint_before_fork() -> None:
     forks a worker per task, and describing its Environment costs some 60 ms) instead of
     computing it again. By then Ansible's configuration and plugins are set up as the
     workers will have them; a worker whose Environment differs computes its own."""
-    if _before_fork is None or _before_fork[0]:
+    global _fingerprinted
+    if _fingerprinted:
         return
-    _before_fork[0] = True
+    _fingerprinted = True
     try:
         from ansible._internal._templating import _engine
 

@@ -12,18 +12,15 @@ import typing as t
 
 from ._base import BytecodeCache
 from ._filesystem import FileSystemBytecodeCache
+from ._url import URL_ENV, from_url
 
 
 def named_or_directory(directory: t.Callable[[], str]) -> BytecodeCache:
     """The store ``$JINJA_BCCACHE_URL`` names (see :func:`from_url`), else a filesystem
-    cache in ``directory()``, created private (mode 0700) if missing."""
-    if os.environ.get("JINJA_BCCACHE_URL"):
-        from ._url import from_url
-
-        return from_url()
-    path = os.path.abspath(directory())
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return FileSystemBytecodeCache(path)
+    cache in ``directory()``, created private (mode 0700) if missing, as a ``file://`` URL
+    makes it."""
+    url = os.environ.get(URL_ENV) or pathlib.Path(os.path.abspath(directory())).as_uri()
+    return from_url(url)
 
 
 def user_cache_dir(*parts: str) -> str:
@@ -105,8 +102,8 @@ def installed(tool: str, cache: BytecodeCache, children: bool = True) -> None:
         os.environ.pop(VARIABLE, None)
         return
     os.environ[VARIABLE] = tool
-    if not os.environ.get("JINJA_BCCACHE_URL") and type(cache) is FileSystemBytecodeCache:
-        os.environ["JINJA_BCCACHE_URL"] = pathlib.Path(cache.directory).as_uri()
+    if not os.environ.get(URL_ENV) and type(cache) is FileSystemBytecodeCache:
+        os.environ[URL_ENV] = pathlib.Path(cache.directory).as_uri()
 
 
 def run(main: t.Callable[[], t.Any]) -> int:
